@@ -1,0 +1,57 @@
+-- api.sql: internal helpers shared by the SQL-implemented API functions.
+--
+-- Public functions implemented in SQL are declared LANGUAGE C with the
+-- symbol ly_call_internal (src/api.c): it calls loyalty._NAME(caller oid,
+-- args...) with the role that really called, which a SECURITY DEFINER body
+-- could not otherwise know.  The _NAME functions are executable by their
+-- owner only (grants.sql), so nobody can pass a forged caller.
+
+-- The programme with this code; unknown codes raise LY003.
+CREATE FUNCTION @extschema@._program(code text)
+RETURNS @extschema@.program
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p @extschema@.program;
+BEGIN
+    IF code IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'program must not be NULL';
+    END IF;
+    SELECT * INTO p FROM @extschema@.program WHERE program.code = _program.code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LY003',
+            MESSAGE = format('program "%s" does not exist', code),
+            HINT = 'Create it with loyalty.create_program().';
+    END IF;
+    RETURN p;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._program(text) IS 'Internal: the programme with this code, or error LY003.';
+
+-- Raise null_value_not_allowed naming the argument when value is NULL.
+CREATE FUNCTION @extschema@._require(value anyelement, argname text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s must not be NULL', argname);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._require(anyelement, text) IS 'Internal: raise 22004 naming the argument when it is NULL.';
+
+-- Append to the audit log as the calling role.
+CREATE FUNCTION @extschema@._audit(caller oid, program_id bigint, action text, object text, detail jsonb)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO @extschema@.audit_log (role_name, program_id, action, object, detail)
+    SELECT r.rolname, _audit.program_id, _audit.action, _audit.object, COALESCE(_audit.detail, '{}')
+    FROM pg_catalog.pg_roles r WHERE r.oid = _audit.caller;
+$$;
+COMMENT ON FUNCTION @extschema@._audit(oid, bigint, text, text, jsonb) IS 'Internal: write one audit_log row for the calling role.';

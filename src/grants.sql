@@ -1,0 +1,44 @@
+-- grants.sql: who may do what (docs/operations.md, "Roles").
+--
+-- Nobody but the extension's own functions writes its tables.  Internal
+-- functions (_name) run only as their owner, reached through the C
+-- trampoline.  loyalty_app calls what application code needs,
+-- loyalty_admin also manages programmes and corrects balances,
+-- loyalty_reader reads the reporting views.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA @extschema@ FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    @extschema@.enroll(text, text, timestamptz, date, jsonb),
+    @extschema@.member(text, text),
+    @extschema@.tag_member(bigint, text),
+    @extschema@.untag_member(bigint, text),
+    @extschema@.earn(bigint, bigint, text, text, timestamptz, timestamptz, timestamptz),
+    @extschema@.spend(bigint, bigint, text, text, timestamptz),
+    @extschema@.reverse(bigint, text, text, bigint, timestamptz),
+    @extschema@.transfer_points(bigint, bigint, bigint, text, timestamptz),
+    @extschema@.points(bigint, timestamptz),
+    @extschema@.balance(bigint, timestamptz),
+    @extschema@.history(bigint, timestamptz, int),
+    @extschema@.default_settings()
+TO loyalty_app, loyalty_admin;
+
+GRANT EXECUTE ON FUNCTION
+    @extschema@.create_program(text, text, text, jsonb),
+    @extschema@.update_program(text, jsonb),
+    @extschema@.adjust(bigint, bigint, text, text, timestamptz),
+    @extschema@.verify(text)
+TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.run_expiry(timestamptz, int) TO loyalty_admin;
+
+GRANT SELECT ON
+    @extschema@.points_daily,
+    @extschema@.points_liability
+TO loyalty_reader, loyalty_admin;
+GRANT SELECT ON
+    @extschema@.job_progress,
+    @extschema@.job_runs,
+    @extschema@.audit_log
+TO loyalty_admin;

@@ -1,0 +1,222 @@
+/*
+ * jobs.c: batch jobs run by the DBA or pg_cron (run_expiry), and the run
+ * bookkeeping they share: a loyalty.job_runs row updated after every
+ * committed batch (read live through loyalty.job_progress) and NOTICEs.
+ *
+ * A job is a C procedure.  Called by CALL outside a transaction block it
+ * commits after every batch, so it holds member locks for one batch at most
+ * and can be killed and run again; inside a transaction block it does all
+ * its work in that transaction and says so.  Each batch runs as the
+ * extension's owner (ly_enter); commits happen as the caller, so an error
+ * after a commit cannot leave the session with the owner's rights.
+ */
+#include "ledger.h"
+
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(ly_run_expiry);
+
+typedef struct JobRun
+{
+	const char *job;
+	int64		run_id;
+	bool		atomic;
+	int			batches;
+	int64		items;
+	int64		amount;
+	TimestampTz started;
+} JobRun;
+
+static LyPlan plan_job_reap = {
+	"UPDATE loyalty.job_runs r SET state = 'failed', finished_at = pg_catalog.clock_timestamp()"
+	" WHERE r.state = 'running' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
+	"  WHERE a.pid = r.pid AND a.backend_start = r.backend_start)",
+	0, {InvalidOid}
+};
+
+static LyPlan plan_job_start = {
+	"INSERT INTO loyalty.job_runs (job, as_of, batch_size, single_transaction, backend_start, run_by)"
+	" SELECT $1, $2, $3, $4, a.backend_start, $5 FROM pg_catalog.pg_stat_activity a"
+	" WHERE a.pid = pg_catalog.pg_backend_pid() RETURNING run_id",
+	5, {TEXTOID, TIMESTAMPTZOID, INT4OID, BOOLOID, NAMEOID}
+};
+
+static LyPlan plan_job_progress = {
+	"UPDATE loyalty.job_runs SET batches = $2, items = $3, amount = $4,"
+	" updated_at = pg_catalog.clock_timestamp(),"
+	" state = CASE WHEN $5 THEN 'done' ELSE 'running' END,"
+	" finished_at = CASE WHEN $5 THEN pg_catalog.clock_timestamp() END"
+	" WHERE run_id = $1",
+	5, {INT8OID, INT4OID, INT8OID, INT8OID, BOOLOID}
+};
+
+/* Open a run: mark runs of dead backends failed, insert this one. */
+static void
+job_start(JobRun *run, TimestampTz as_of, int32 batch_size)
+{
+	Datum		values[5];
+	NameData	run_by;
+
+	namestrcpy(&run_by, GetUserNameFromId(GetUserId(), false));
+	ly_exec(&plan_job_reap, NULL, NULL, 0);
+	values[0] = CStringGetTextDatum(run->job);
+	values[1] = TimestampTzGetDatum(as_of);
+	values[2] = Int32GetDatum(batch_size);
+	values[3] = BoolGetDatum(run->atomic);
+	values[4] = NameGetDatum(&run_by);
+	ly_exec(&plan_job_start, values, NULL, 1);
+	run->run_id = ly_col_int64(0, 1, 0);
+	run->started = GetCurrentTimestamp();
+}
+
+static void
+job_record(JobRun *run, bool done)
+{
+	Datum		values[5] = {Int64GetDatum(run->run_id), Int32GetDatum(run->batches),
+		Int64GetDatum(run->items), Int64GetDatum(run->amount), BoolGetDatum(done)};
+
+	ly_exec(&plan_job_progress, values, NULL, 0);
+}
+
+/* Items per second since the run started, for NOTICEs. */
+static double
+job_rate(JobRun *run)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(run->started, GetCurrentTimestamp(), &secs, &usecs);
+	return run->items / Max(secs + usecs / 1e6, 1e-3);
+}
+
+/* Is this procedure call allowed to commit? */
+static bool
+call_is_atomic(FunctionCallInfo fcinfo)
+{
+	return !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+			 !castNode(CallContext, fcinfo->context)->atomic);
+}
+
+/* ---------------------------------------------------------------------
+ * run_expiry(as_of, batch_size)
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_expiring_members = {
+	"SELECT DISTINCT member_id FROM (SELECT member_id FROM loyalty.points_lot"
+	" WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1"
+	" ORDER BY expires_at LIMIT $2) s ORDER BY member_id",
+	2, {TIMESTAMPTZOID, INT4OID}
+};
+
+/*
+ * Book one 'expire' entry per lot remainder expired at `as_of`, for the
+ * members owning the next `batch_size` such lots.  Members are locked in id
+ * order (the order every write uses), each entry dated at its lot's expiry.
+ */
+static void
+expire_batch(TimestampTz as_of, int32 batch_size, int64 *lots_out, int64 *points_out)
+{
+	uint64		nmembers = ly_exec(&plan_expiring_members,
+								   (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size)},
+								   NULL, 0);
+	int64	   *members = palloc(sizeof(int64) * Max(nmembers, 1));
+
+	for (uint64 i = 0; i < nmembers; i++)
+		members[i] = ly_col_int64(i, 1, 0);
+	*lots_out = 0;
+	*points_out = 0;
+	for (uint64 i = 0; i < nmembers; i++)
+	{
+		LyMember	m;
+		bool		changed = false;
+
+		ly_member_load(members[i], true, &m);
+		ly_lots_load_open(&m);
+		if (m.has_entries && as_of >= m.last_entry_at)
+			ly_settle_debt(&m, m.last_entry_at, as_of);
+		for (int j = 0; j < m.nlots; j++)
+		{
+			LyLot	   *lot = &m.lots[j];
+			LyEntry		entry;
+			int64		amount = lot->remaining;
+
+			if (amount <= 0 || !ly_lot_expired(lot, as_of))
+				continue;
+			ly_lot_move(lot, -amount);
+			ly_entry_init(&entry, "expire", "expiry", psprintf(INT64_FORMAT, lot->lot_id),
+						  lot->expires_at);
+			entry.points = -amount;
+			ly_entry_post(&m, &entry);
+			(*lots_out)++;
+			*points_out += amount;
+			changed = true;
+		}
+		if (changed || m.has_entries)
+			ly_member_save(&m);
+	}
+}
+
+Datum
+ly_run_expiry(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
+	int32		batch_size;
+	JobRun		run = {.job = "run_expiry"};
+	LyCall		call;
+
+	ly_require_not_null(fcinfo, 1, "batch_size");
+	batch_size = PG_GETARG_INT32(1);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, got %d", batch_size)));
+	ly_require_admin(GetUserId(), "loyalty.run_expiry");
+	run.atomic = call_is_atomic(fcinfo);
+	if (run.atomic)
+		ereport(NOTICE,
+				(errmsg("run_expiry: called inside a transaction block, so every batch runs in this one transaction"),
+				 errdetail("Progress becomes visible to other sessions only when it commits."),
+				 errhint("CALL it outside a transaction block to commit after each batch.")));
+
+	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+
+	ly_enter(&call);
+	job_start(&run, as_of, batch_size);
+	ly_leave(&call);
+	if (!run.atomic)
+		SPI_commit();
+
+	for (;;)
+	{
+		int64		lots;
+		int64		points;
+
+		ly_enter(&call);
+		expire_batch(as_of, batch_size, &lots, &points);
+		if (lots > 0)
+		{
+			run.batches++;
+			run.items += lots;
+			run.amount += points;
+		}
+		job_record(&run, lots == 0);
+		ly_leave(&call);
+		if (!run.atomic)
+			SPI_commit();
+		if (lots == 0)
+			break;
+		ereport(NOTICE,
+				(errmsg("run_expiry: batch %d: %lld lots, %lld points expired (total %lld lots, %.0f lots/s)",
+						run.batches, (long long) lots, (long long) points,
+						(long long) run.items, job_rate(&run))));
+	}
+	ereport(NOTICE,
+			(errmsg("run_expiry: done: %lld lots, %lld points expired in %d batches (run %lld)",
+					(long long) run.items, (long long) run.amount, run.batches,
+					(long long) run.run_id)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,861 @@
+/*
+ * ledger.c: the points ledger engine.  Owns members' booked state, lots,
+ * lot consumption order, debt settlement, entry posting, the balance read
+ * cache, and the computation of a balance at any instant.
+ *
+ * Invariants (verify() checks them):
+ *   member.booked = sum(points_entry.points)
+ *                 = sum(points_lot.remaining) - member.debt
+ *   points_lot.remaining = sum of the lot's moves in points_entry.lot_points
+ *   member.debt = sum(points_entry.debt_delta)
+ *
+ * The effective balance at an instant X counts the remainders of lots that
+ * are available (available_at <= X) and not expired (expires_at > X), after
+ * paying the debt out of lots in the order they became available.  The
+ * member row caches that figure for [last_entry_at, cache_until): nothing
+ * can change inside that window without a new entry.
+ */
+#include "ledger.h"
+
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/int.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#define MONTHS_12 "12 months"
+
+/* ---------------------------------------------------------------------
+ * Members
+ * ------------------------------------------------------------------- */
+
+#define MEMBER_COLUMNS \
+	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
+	" p.settings->>'timezone', (p.settings->>'points_expire_months')::int4," \
+	" COALESCE((p.settings->>'allow_negative')::boolean, false)" \
+	" FROM loyalty.member m JOIN loyalty.program p ON p.program_id = m.program_id" \
+	" WHERE m.member_id = $1"
+
+static LyPlan plan_member_lock = {MEMBER_COLUMNS " FOR UPDATE OF m", 1, {INT8OID}};
+static LyPlan plan_member_read = {MEMBER_COLUMNS, 1, {INT8OID}};
+
+static void
+unknown_member(int64 member_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
+			 errmsg("member " INT64_FORMAT " does not exist", member_id),
+			 errhint("Enrol the customer with loyalty.enroll() first.")));
+}
+
+/* Load a member's booked state and programme settings, locking the row. */
+void
+ly_member_load(int64 member_id, bool for_update, LyMember *m)
+{
+	Datum		values[1] = {Int64GetDatum(member_id)};
+
+	if (ly_exec(for_update ? &plan_member_lock : &plan_member_read, values, NULL, 1) != 1)
+		unknown_member(member_id);
+	memset(m, 0, sizeof(*m));
+	m->member_id = member_id;
+	m->program_id = ly_col_int64(0, 1, 0);
+	m->booked = ly_col_int64(0, 2, 0);
+	m->debt = ly_col_int64(0, 3, 0);
+	m->lifetime_earned = ly_col_int64(0, 4, 0);
+	m->has_entries = !ly_col_is_null(0, 5);
+	m->last_entry_at = ly_col_timestamptz(0, 5, DT_NOBEGIN);
+	m->timezone = ly_col_text(0, 6);
+	m->has_expire_policy = !ly_col_is_null(0, 7);
+	m->expire_months = ly_col_int32(0, 7, 0);
+	m->allow_negative = ly_col_bool(0, 8, false);
+}
+
+/* ---------------------------------------------------------------------
+ * Lots
+ * ------------------------------------------------------------------- */
+
+#define LOT_COLUMNS \
+	"SELECT lot_id, points, remaining, created_at, available_at, expires_at, qualifying_from" \
+	" FROM loyalty.points_lot"
+
+static LyPlan plan_lots_open = {
+	LOT_COLUMNS " WHERE member_id = $1 AND remaining > 0", 1, {INT8OID}
+};
+static LyPlan plan_lot_one = {
+	LOT_COLUMNS " WHERE member_id = $1 AND lot_id = $2", 2, {INT8OID, INT8OID}
+};
+static LyPlan plan_lots_all = {
+	LOT_COLUMNS " WHERE member_id = $1", 1, {INT8OID}
+};
+
+static LyLot *
+lot_append(LyMember *m)
+{
+	if (m->nlots == m->maxlots)
+	{
+		m->maxlots = m->maxlots ? m->maxlots * 2 : 8;
+		m->lots = m->lots ? repalloc(m->lots, sizeof(LyLot) * m->maxlots)
+			: palloc(sizeof(LyLot) * m->maxlots);
+	}
+	memset(&m->lots[m->nlots], 0, sizeof(LyLot));
+	return &m->lots[m->nlots++];
+}
+
+/* Fill a lot from row `row` of SPI_tuptable (LOT_COLUMNS order). */
+static void
+lot_from_row(LyLot *lot, uint64 row)
+{
+	lot->lot_id = ly_col_int64(row, 1, 0);
+	lot->points = ly_col_int64(row, 2, 0);
+	lot->remaining = ly_col_int64(row, 3, 0);
+	lot->created_at = ly_col_timestamptz(row, 4, 0);
+	lot->available_at = ly_col_timestamptz(row, 5, 0);
+	lot->has_expiry = !ly_col_is_null(row, 6);
+	lot->expires_at = ly_col_timestamptz(row, 6, DT_NOEND);
+	lot->qualifying = !ly_col_is_null(row, 7);
+	lot->qualifying_from = ly_col_timestamptz(row, 7, DT_NOEND);
+}
+
+void
+ly_lots_load_open(LyMember *m)
+{
+	Datum		values[1] = {Int64GetDatum(m->member_id)};
+	uint64		n = ly_exec(&plan_lots_open, values, NULL, 0);
+	SPITupleTable *tuptable = SPI_tuptable;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		SPI_tuptable = tuptable;
+		lot_from_row(lot_append(m), i);
+	}
+	m->lots_loaded = true;
+}
+
+LyLot *
+ly_lot_find(LyMember *m, int64 lot_id)
+{
+	for (int i = 0; i < m->nlots; i++)
+		if (m->lots[i].lot_id == lot_id)
+			return &m->lots[i];
+	return NULL;
+}
+
+/* A lot of the member, loaded even if it is spent; NULL if it never existed. */
+LyLot *
+ly_lot_fetch(LyMember *m, int64 lot_id)
+{
+	LyLot	   *lot = ly_lot_find(m, lot_id);
+	Datum		values[2] = {Int64GetDatum(m->member_id), Int64GetDatum(lot_id)};
+
+	if (lot)
+		return lot;
+	if (ly_exec(&plan_lot_one, values, NULL, 1) != 1)
+		return NULL;
+	lot = lot_append(m);
+	lot_from_row(lot, 0);
+	return lot;
+}
+
+/* A new lot holding `points`, created by the entry about to be posted. */
+LyLot *
+ly_lot_add(LyMember *m, int64 points, TimestampTz created_at,
+		   TimestampTz available_at, bool has_expiry, TimestampTz expires_at,
+		   bool qualifying)
+{
+	LyLot	   *lot = lot_append(m);
+
+	lot->lot_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	lot->points = points;
+	lot->remaining = points;
+	lot->move = points;
+	lot->created_at = created_at;
+	lot->available_at = available_at;
+	lot->has_expiry = has_expiry;
+	lot->expires_at = has_expiry ? expires_at : DT_NOEND;
+	lot->qualifying = qualifying;
+	lot->qualifying_from = qualifying ? created_at : DT_NOEND;
+	lot->is_new = true;
+	return lot;
+}
+
+bool
+ly_lot_expired(const LyLot *lot, TimestampTz at)
+{
+	return lot->has_expiry && lot->expires_at <= at;
+}
+
+/* Available and not expired at `at` (both instants inclusive). */
+bool
+ly_lot_usable(const LyLot *lot, TimestampTz at)
+{
+	return lot->available_at <= at && !ly_lot_expired(lot, at);
+}
+
+/* Spend order: soonest expiry first, never-expiring last, then oldest. */
+static int
+lot_spend_order(const LyLot *a, const LyLot *b)
+{
+	if (a->has_expiry != b->has_expiry)
+		return a->has_expiry ? -1 : 1;
+	if (a->has_expiry && a->expires_at != b->expires_at)
+		return a->expires_at < b->expires_at ? -1 : 1;
+	if (a->created_at != b->created_at)
+		return a->created_at < b->created_at ? -1 : 1;
+	return a->lot_id < b->lot_id ? -1 : (a->lot_id > b->lot_id);
+}
+
+static int
+lot_ptr_spend_cmp(const void *pa, const void *pb)
+{
+	return lot_spend_order(*(LyLot *const *) pa, *(LyLot *const *) pb);
+}
+
+/* Lots in spend order, as pointers into m->lots. */
+static LyLot **
+lots_in_spend_order(LyMember *m)
+{
+	LyLot	  **order = palloc(sizeof(LyLot *) * Max(m->nlots, 1));
+
+	for (int i = 0; i < m->nlots; i++)
+		order[i] = &m->lots[i];
+	qsort(order, m->nlots, sizeof(LyLot *), lot_ptr_spend_cmp);
+	return order;
+}
+
+/* Change a lot's remainder as part of the entry being built. */
+void
+ly_lot_move(LyLot *lot, int64 delta)
+{
+	lot->remaining += delta;
+	lot->move += delta;
+	if (!lot->is_new)
+		lot->dirty = true;
+	Assert(lot->remaining >= 0);
+}
+
+int64
+ly_lots_usable_total(LyMember *m, TimestampTz at)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < m->nlots; i++)
+		if (m->lots[i].remaining > 0 && ly_lot_usable(&m->lots[i], at))
+			total += m->lots[i].remaining;
+	return total;
+}
+
+/*
+ * Take up to `amount` from the lots usable at `at`, in spend order, skipping
+ * lot `skip_lot_id` (0: none).  Returns what was taken.
+ */
+int64
+ly_lots_consume(LyMember *m, TimestampTz at, int64 amount, int64 skip_lot_id)
+{
+	LyLot	  **order = lots_in_spend_order(m);
+	int64		taken = 0;
+
+	for (int i = 0; i < m->nlots && taken < amount; i++)
+	{
+		LyLot	   *lot = order[i];
+		int64		take;
+
+		if (lot->lot_id == skip_lot_id || lot->remaining <= 0 || !ly_lot_usable(lot, at))
+			continue;
+		take = Min(lot->remaining, amount - taken);
+		ly_lot_move(lot, -take);
+		taken += take;
+	}
+	pfree(order);
+	return taken;
+}
+
+/* ---------------------------------------------------------------------
+ * Debt: paid out of lots as they become available
+ * ------------------------------------------------------------------- */
+
+typedef struct PayOrder
+{
+	LyLot	   *lot;
+	TimestampTz pay_at;
+} PayOrder;
+
+static int
+pay_order_cmp(const void *pa, const void *pb)
+{
+	const PayOrder *a = pa;
+	const PayOrder *b = pb;
+
+	if (a->pay_at != b->pay_at)
+		return a->pay_at < b->pay_at ? -1 : 1;
+	return lot_spend_order(a->lot, b->lot);
+}
+
+/*
+ * The order in which lots pay a debt that stood at `from`: a lot pays when
+ * it becomes available (or at `from` if it already was), unless it has
+ * expired by then; only instants up to `until` count.  Returns the count.
+ */
+static int
+debt_pay_order(LyLot *lots, int nlots, TimestampTz from, TimestampTz until,
+			   PayOrder *order)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nlots; i++)
+	{
+		TimestampTz pay_at = Max(lots[i].available_at, from);
+
+		if (lots[i].remaining <= 0 || pay_at > until || ly_lot_expired(&lots[i], pay_at))
+			continue;
+		order[n].lot = &lots[i];
+		order[n].pay_at = pay_at;
+		n++;
+	}
+	qsort(order, n, sizeof(PayOrder), pay_order_cmp);
+	return n;
+}
+
+/*
+ * Book the payment of the member's debt out of lots that became available
+ * in [from, at], as a 'settle' entry (points 0: remainders and debt fall
+ * together).  Nothing happens without debt.
+ */
+void
+ly_settle_debt(LyMember *m, TimestampTz from, TimestampTz at)
+{
+	PayOrder   *order;
+	int			n;
+	int64		paid = 0;
+	TimestampTz last_pay = from;
+	LyEntry		entry;
+
+	if (m->debt <= 0 || m->nlots == 0)
+		return;
+	order = palloc(sizeof(PayOrder) * m->nlots);
+	n = debt_pay_order(m->lots, m->nlots, from, at, order);
+	for (int i = 0; i < n && paid < m->debt; i++)
+	{
+		int64		pay = Min(order[i].lot->remaining, m->debt - paid);
+
+		ly_lot_move(order[i].lot, -pay);
+		paid += pay;
+		last_pay = order[i].pay_at;
+	}
+	pfree(order);
+	if (paid == 0)
+		return;
+	ly_entry_init(&entry, "settle", "debt", "settle", last_pay);
+	entry.debt_delta = -paid;
+	ly_entry_post(m, &entry);
+}
+
+/*
+ * Start a write on a locked member: load its open lots and book the payment
+ * of any debt out of lots that became available since its last entry.
+ */
+void
+ly_begin_write(LyMember *m, TimestampTz at)
+{
+	ly_lots_load_open(m);
+	ly_settle_debt(m, m->has_entries ? Min(m->last_entry_at, at) : at, at);
+}
+
+/*
+ * The effective balance at `at` of lots whose remainders stood at `from`
+ * with `debt` owed, paying the debt first (without changing the lots).
+ * rem_out, if given, receives each lot's remainder after paying.
+ */
+static int64
+simulate_available(LyLot *lots, int nlots, int64 debt, bool allow_negative,
+				   TimestampTz from, TimestampTz at, int64 *debt_left_out,
+				   int64 *rem_out)
+{
+	int64	   *rem = rem_out ? rem_out : palloc(sizeof(int64) * Max(nlots, 1));
+	int64		available = 0;
+
+	for (int i = 0; i < nlots; i++)
+		rem[i] = lots[i].remaining;
+	if (debt > 0 && nlots > 0)
+	{
+		PayOrder   *order = palloc(sizeof(PayOrder) * nlots);
+		int			n = debt_pay_order(lots, nlots, from, at, order);
+
+		for (int i = 0; i < n && debt > 0; i++)
+		{
+			int			idx = order[i].lot - lots;
+			int64		pay = Min(rem[idx], debt);
+
+			rem[idx] -= pay;
+			debt -= pay;
+		}
+		pfree(order);
+	}
+	for (int i = 0; i < nlots; i++)
+		if (rem[i] > 0 && ly_lot_usable(&lots[i], at))
+			available += rem[i];
+	if (debt_left_out)
+		*debt_left_out = debt;
+	if (rem_out == NULL)
+		pfree(rem);
+	return allow_negative ? available - debt : available;
+}
+
+/* ---------------------------------------------------------------------
+ * Entries
+ * ------------------------------------------------------------------- */
+
+void
+ly_entry_init(LyEntry *entry, const char *operation, const char *source,
+			  const char *ref, TimestampTz at)
+{
+	memset(entry, 0, sizeof(*entry));
+	entry->operation = operation;
+	entry->source = source;
+	entry->ref = ref;
+	entry->at = at;
+}
+
+/* a + b for point totals, raising a clear error instead of overflowing. */
+int64
+ly_add_points(int64 a, int64 b, int64 member_id, const char *what)
+{
+	int64		result;
+
+	if (pg_add_s64_overflow(a, b, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s of member " INT64_FORMAT " would overflow bigint",
+						what, member_id)));
+	return result;
+}
+
+static LyPlan plan_lot_insert = {
+	"INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
+	" available_at, expires_at, qualifying_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	8, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static LyPlan plan_lots_update = {
+	"UPDATE loyalty.points_lot l SET remaining = u.remaining"
+	" FROM unnest($2::int8[], $3::int8[]) AS u(lot_id, remaining)"
+	" WHERE l.member_id = $1 AND l.lot_id = u.lot_id",
+	3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
+static LyPlan plan_entry_insert = {
+	"INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref,"
+	" reverses, covers, debt_delta, counterparty, qualifying, lots, lot_points, detail)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)",
+	15, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+		INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID}
+};
+
+static Datum
+int8_array(int64 *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Write a new lot row. */
+static void
+lot_insert(LyMember *m, LyLot *lot)
+{
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(lot->lot_id);
+	values[2] = Int64GetDatum(lot->points);
+	values[3] = Int64GetDatum(lot->remaining);
+	values[4] = TimestampTzGetDatum(lot->created_at);
+	values[5] = TimestampTzGetDatum(lot->available_at);
+	values[6] = TimestampTzGetDatum(lot->expires_at);
+	nulls[6] = lot->has_expiry ? ' ' : 'n';
+	values[7] = TimestampTzGetDatum(lot->qualifying_from);
+	nulls[7] = lot->qualifying ? ' ' : 'n';
+	ly_exec(&plan_lot_insert, values, nulls, 0);
+}
+
+/*
+ * Post an entry: write the lots it moved and the entry itself, and fold it
+ * into the member's booked state.  Returns the entry id.
+ */
+int64
+ly_entry_post(LyMember *m, LyEntry *e)
+{
+	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	int64	   *move_lots = palloc(sizeof(int64) * Max(m->nlots, 1));
+	int64	   *move_points = palloc(sizeof(int64) * Max(m->nlots, 1));
+	int64	   *upd_lots = palloc(sizeof(int64) * Max(m->nlots, 1));
+	int64	   *upd_remaining = palloc(sizeof(int64) * Max(m->nlots, 1));
+	int			nmoves = 0;
+	int			nupd = 0;
+	Datum		values[15];
+	char		nulls[15];
+
+	m->booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
+	m->debt += e->debt_delta;
+
+	for (int i = 0; i < m->nlots; i++)
+	{
+		LyLot	   *lot = &m->lots[i];
+
+		if (lot->move != 0)
+		{
+			move_lots[nmoves] = lot->lot_id;
+			move_points[nmoves] = lot->move;
+			nmoves++;
+		}
+		if (lot->is_new)
+			lot_insert(m, lot);
+		else if (lot->dirty)
+		{
+			upd_lots[nupd] = lot->lot_id;
+			upd_remaining[nupd] = lot->remaining;
+			nupd++;
+		}
+		lot->move = 0;
+		lot->is_new = false;
+		lot->dirty = false;
+	}
+	if (nupd > 0)
+	{
+		Datum		uvalues[3] = {Int64GetDatum(m->member_id),
+		int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd)};
+
+		ly_exec(&plan_lots_update, uvalues, NULL, 0);
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(entry_id);
+	values[2] = TimestampTzGetDatum(e->at);
+	values[3] = CStringGetTextDatum(e->operation);
+	values[4] = Int64GetDatum(e->points);
+	values[5] = CStringGetTextDatum(e->source);
+	values[6] = CStringGetTextDatum(e->ref);
+	values[7] = Int64GetDatum(e->reverses);
+	nulls[7] = e->has_reverses ? ' ' : 'n';
+	values[8] = Int64GetDatum(e->covers);
+	nulls[8] = e->has_reverses ? ' ' : 'n';
+	values[9] = Int64GetDatum(e->debt_delta);
+	values[10] = Int64GetDatum(e->counterparty);
+	nulls[10] = e->has_counterparty ? ' ' : 'n';
+	values[11] = BoolGetDatum(e->qualifying);
+	values[12] = int8_array(move_lots, nmoves);
+	values[13] = int8_array(move_points, nmoves);
+	values[14] = e->detail;
+	nulls[14] = e->detail ? ' ' : 'n';
+	ly_exec(&plan_entry_insert, values, nulls, 0);
+
+	if (!m->has_entries || e->at > m->last_entry_at)
+		m->last_entry_at = e->at;
+	m->has_entries = true;
+	return entry_id;
+}
+
+static LyPlan plan_find_keyed = {
+	"SELECT entry_id, points, counterparty FROM loyalty.points_entry"
+	" WHERE member_id = $1 AND operation = $2 AND source = $3 AND ref = $4"
+	" AND operation = ANY (ARRAY['earn','spend','adjust','transfer'])",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* The entry holding an idempotency key, if any. */
+bool
+ly_find_keyed(int64 member_id, const char *operation, const char *source,
+			  const char *ref, LyKeyedEntry *found)
+{
+	Datum		values[4] = {Int64GetDatum(member_id), CStringGetTextDatum(operation),
+	CStringGetTextDatum(source), CStringGetTextDatum(ref)};
+
+	if (ly_exec(&plan_find_keyed, values, NULL, 1) != 1)
+		return false;
+	found->entry_id = ly_col_int64(0, 1, 0);
+	found->points = ly_col_int64(0, 2, 0);
+	found->has_counterparty = !ly_col_is_null(0, 3);
+	found->counterparty = ly_col_int64(0, 3, 0);
+	return true;
+}
+
+static LyPlan plan_policy_expiry = {
+	"SELECT (pg_catalog.date_trunc('month', $1 AT TIME ZONE $2)"
+	" + pg_catalog.make_interval(months => $3 + 1)) AT TIME ZONE $2",
+	3, {TIMESTAMPTZOID, TEXTOID, INT4OID}
+};
+
+/*
+ * The programme's expiry for a lot available from `available_at`: the end of
+ * the month (programme time zone) points_expire_months after it.  A pending
+ * lot (available_at infinite) has no expiry until it becomes available.
+ */
+TimestampTz
+ly_policy_expiry(LyMember *m, TimestampTz available_at, bool *has_expiry)
+{
+	Datum		values[3];
+
+	*has_expiry = false;
+	if (!m->has_expire_policy || TIMESTAMP_NOT_FINITE(available_at))
+		return DT_NOEND;
+	values[0] = TimestampTzGetDatum(available_at);
+	values[1] = CStringGetTextDatum(m->timezone);
+	values[2] = Int32GetDatum(m->expire_months);
+	ly_exec(&plan_policy_expiry, values, NULL, 1);
+	*has_expiry = true;
+	return ly_col_timestamptz(0, 1, DT_NOEND);
+}
+
+/* ---------------------------------------------------------------------
+ * Saving the member, with its read cache
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_member_save = {
+	"UPDATE loyalty.member SET booked = $2, debt = $3, lifetime_earned = $4,"
+	" last_entry_at = $5, cache_until = $6, cache_available = $7 WHERE member_id = $1",
+	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
+};
+
+/*
+ * Write the member's booked state and recompute the read cache at
+ * last_entry_at: its effective balance, valid until the next instant at which
+ * one of its open lots becomes available or expires.  Lots must be loaded.
+ */
+void
+ly_member_save(LyMember *m)
+{
+	TimestampTz at = m->last_entry_at;
+	TimestampTz until = DT_NOEND;
+	int64		available;
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	Assert(m->lots_loaded);
+	available = simulate_available(m->lots, m->nlots, m->debt, m->allow_negative,
+								   at, at, NULL, NULL);
+	for (int i = 0; i < m->nlots; i++)
+	{
+		LyLot	   *lot = &m->lots[i];
+
+		if (lot->remaining <= 0)
+			continue;
+		if (lot->available_at > at && lot->available_at < until)
+			until = lot->available_at;
+		if (lot->has_expiry && lot->expires_at > at && lot->expires_at < until)
+			until = lot->expires_at;
+	}
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(m->booked);
+	values[2] = Int64GetDatum(m->debt);
+	values[3] = Int64GetDatum(m->lifetime_earned);
+	values[4] = TimestampTzGetDatum(at);
+	nulls[4] = m->has_entries ? ' ' : 'n';
+	values[5] = TimestampTzGetDatum(until);
+	values[6] = Int64GetDatum(available);
+	ly_exec(&plan_member_save, values, nulls, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading balances at any instant
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_read_cache = {
+	"SELECT last_entry_at, cache_until, cache_available FROM loyalty.member WHERE member_id = $1",
+	1, {INT8OID}
+};
+
+static LyPlan plan_entries_until = {
+	"SELECT entry_id, operation, points, at, lots, lot_points, debt_delta, reverses, covers,"
+	" qualifying FROM loyalty.points_entry WHERE member_id = $1 AND at <= $2",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+static LyPlan plan_tier_settings = {
+	"SELECT COALESCE(p.settings->>'tier_basis', 'lifetime_points'),"
+	" ($2 AT TIME ZONE (p.settings->>'timezone') - interval '" MONTHS_12 "')"
+	" AT TIME ZONE (p.settings->>'timezone')"
+	" FROM loyalty.program p WHERE p.program_id = $1",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+/*
+ * The effective balance at `at`.  Inside the cached window this is one
+ * index lookup; after it, the open lots are simulated forward; before the
+ * member's last entry, the ledger is replayed up to `at`.
+ */
+int64
+ly_effective_points(int64 member_id, TimestampTz at)
+{
+	Datum		values[1] = {Int64GetDatum(member_id)};
+	TimestampTz last_entry_at;
+	LyMember	m;
+
+	if (ly_exec(&plan_read_cache, values, NULL, 1) != 1)
+		unknown_member(member_id);
+	if (ly_col_is_null(0, 1))
+		return 0;				/* no entry yet */
+	last_entry_at = ly_col_timestamptz(0, 1, 0);
+	if (at >= last_entry_at && at < ly_col_timestamptz(0, 2, DT_NOEND))
+		return ly_col_int64(0, 3, 0);
+	if (at >= last_entry_at)
+	{
+		ly_member_load(member_id, false, &m);
+		ly_lots_load_open(&m);
+		return simulate_available(m.lots, m.nlots, m.debt, m.allow_negative,
+								  m.last_entry_at, at, NULL, NULL);
+	}
+	{
+		LyBalance	b;
+
+		ly_balance_at(member_id, at, &b);
+		return b.available;
+	}
+}
+
+static int64 *
+int8_array_values(Datum d, int *n)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int64	   *out;
+
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, n);
+	out = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = DatumGetInt64(elems[i]);
+	return out;
+}
+
+typedef struct ReplayEntry
+{
+	int64		entry_id;
+	bool		is_earn;
+	int64		points;
+	int64		reverses;		/* 0: not a reversal */
+	int64		covers;
+	int64		first_lot;
+} ReplayEntry;
+
+/*
+ * Every balance figure at `at`, replayed from the ledger: lots as they stood
+ * at `at` (the sum of their moves up to then), the debt then, paid forward
+ * from the last entry to `at`.
+ */
+void
+ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
+{
+	LyMember	m;
+	Datum		values[2] = {Int64GetDatum(member_id), TimestampTzGetDatum(at)};
+	uint64		nentries;
+	uint64		nlots;
+	SPITupleTable *entries;
+	ReplayEntry *replay;
+	int64		debt = 0;
+	int64		debt_left;
+	int64	   *rem;
+	TimestampTz last = DT_NOBEGIN;
+	TimestampTz horizon = at + (TimestampTz) 30 * USECS_PER_DAY;
+	TimestampTz window_start = DT_NOBEGIN;
+	char	   *basis;
+
+	memset(out, 0, sizeof(*out));
+	ly_member_load(member_id, false, &m);
+
+	/* all lots, with remainders rebuilt from the moves up to `at` */
+	nlots = ly_exec(&plan_lots_all, values, NULL, 0);
+	{
+		SPITupleTable *lots = SPI_tuptable;
+
+		for (uint64 i = 0; i < nlots; i++)
+		{
+			LyLot	   *lot = lot_append(&m);
+
+			SPI_tuptable = lots;
+			lot_from_row(lot, i);
+			lot->remaining = 0;
+		}
+	}
+
+	nentries = ly_exec(&plan_entries_until, values, NULL, 0);
+	entries = SPI_tuptable;
+	replay = palloc0(sizeof(ReplayEntry) * Max(nentries, 1));
+	for (uint64 i = 0; i < nentries; i++)
+	{
+		int			nmoves;
+		int64	   *move_lots;
+		int64	   *move_points;
+		char	   *operation;
+		bool		isnull;
+
+		SPI_tuptable = entries;
+		replay[i].entry_id = ly_col_int64(i, 1, 0);
+		operation = ly_col_text(i, 2);
+		replay[i].is_earn = strcmp(operation, "earn") == 0;
+		replay[i].points = ly_col_int64(i, 3, 0);
+		if (ly_col_timestamptz(i, 4, 0) > last)
+			last = ly_col_timestamptz(i, 4, 0);
+		move_lots = int8_array_values(ly_col_datum(i, 5, &isnull), &nmoves);
+		move_points = int8_array_values(ly_col_datum(i, 6, &isnull), &nmoves);
+		debt += ly_col_int64(i, 7, 0);
+		replay[i].reverses = ly_col_int64(i, 8, 0);
+		replay[i].covers = ly_col_int64(i, 9, 0);
+		replay[i].first_lot = nmoves > 0 ? move_lots[0] : 0;
+		for (int j = 0; j < nmoves; j++)
+		{
+			LyLot	   *lot = ly_lot_find(&m, move_lots[j]);
+
+			if (lot)
+				lot->remaining += move_points[j];
+		}
+	}
+
+	rem = palloc(sizeof(int64) * Max(m.nlots, 1));
+	out->available = simulate_available(m.lots, m.nlots, debt, m.allow_negative,
+										last, at, &debt_left, rem);
+	out->debt = m.allow_negative ? 0 : debt_left;
+	for (int i = 0; i < m.nlots; i++)
+	{
+		LyLot	   *lot = &m.lots[i];
+
+		if (rem[i] <= 0 || ly_lot_expired(lot, at))
+			continue;
+		if (lot->available_at > at)
+			out->pending += rem[i];
+		else if (lot->has_expiry && lot->expires_at <= horizon)
+			out->expiring_30d += rem[i];
+	}
+
+	/* lifetime earned and the tier basis, from earn entries and their reversals */
+	values[0] = Int64GetDatum(m.program_id);
+	ly_exec(&plan_tier_settings, values, NULL, 1);
+	basis = ly_col_text(0, 1);
+	if (strcmp(basis, "rolling_12m_points") == 0)
+		window_start = ly_col_timestamptz(0, 2, DT_NOBEGIN);
+	for (uint64 i = 0; i < nentries; i++)
+	{
+		ReplayEntry *e = &replay[i];
+		LyLot	   *lot;
+		int64		covered = 0;
+
+		if (!e->is_earn)
+			continue;
+		for (uint64 j = 0; j < nentries; j++)
+			if (replay[j].reverses == e->entry_id)
+				covered += replay[j].covers;
+		out->lifetime_earned += e->points - covered;
+		lot = ly_lot_find(&m, e->first_lot);
+		if (strcmp(basis, "rolling_12m_spend") == 0 || lot == NULL || !lot->qualifying)
+			continue;
+		if (lot->qualifying_from <= at && lot->qualifying_from > window_start)
+			out->tier_points += e->points - covered;
+	}
+}

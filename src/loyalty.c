@@ -1,0 +1,271 @@
+/*
+ * loyalty.c: module entry, the privileged-call bracket (run as the
+ * extension's owner with a pinned search_path), kept SPI plans, argument
+ * checks and the audit log writer used by every other C part.
+ */
+#include "loyalty.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Nothing to set up yet: every part initialises lazily on first use. */
+void
+_PG_init(void)
+{
+}
+
+/* The schema the extension lives in (not relocatable: always "loyalty"). */
+static Oid
+ly_namespace(void)
+{
+	return get_namespace_oid("loyalty", false);
+}
+
+/* The extension's owner: the owner of its schema, who owns every table. */
+Oid
+ly_owner(void)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(ly_namespace()));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema loyalty");
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* OID of a relation of the extension's schema. */
+Oid
+ly_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, ly_namespace());
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation loyalty.%s does not exist", relname);
+	return relid;
+}
+
+/* Enter the privileged section: see loyalty.h. */
+void
+ly_enter(LyCall *call)
+{
+	call->caller = GetUserId();
+	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
+	SetUserIdAndSecContext(ly_owner(),
+						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	call->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Leave the privileged section: back to the caller's user and settings. */
+void
+ly_leave(LyCall *call)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, call->guc_nest_level);
+	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
+}
+
+/* Raise unless the caller is a superuser or has loyalty_admin's privileges. */
+void
+ly_require_admin(Oid caller, const char *what)
+{
+	Oid			admin = get_role_oid("loyalty_admin", true);
+
+	if (superuser_arg(caller))
+		return;
+	if (OidIsValid(admin) && has_privs_of_role(caller, admin))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for %s", what),
+			 errhint("Grant the role loyalty_admin to \"%s\".",
+					 GetUserNameFromId(caller, false))));
+}
+
+/* Execute a kept plan, preparing it on first use. */
+uint64
+ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit)
+{
+	int			rc;
+
+	if (plan->plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), plan->sql);
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan->plan = prepared;
+	}
+	rc = SPI_execute_plan(plan->plan, values, nulls, false, limit);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed (%s) for: %s",
+			 SPI_result_code_string(rc), plan->sql);
+	return SPI_processed;
+}
+
+/* Column accessors over SPI_tuptable; columns are numbered from 1. */
+bool
+ly_col_is_null(uint64 row, int col)
+{
+	bool		isnull;
+
+	(void) SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	return isnull;
+}
+
+Datum
+ly_col_datum(uint64 row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+int64
+ly_col_int64(uint64 row, int col, int64 if_null)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetInt64(d);
+}
+
+int32
+ly_col_int32(uint64 row, int col, int32 if_null)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetInt32(d);
+}
+
+bool
+ly_col_bool(uint64 row, int col, bool if_null)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetBool(d);
+}
+
+TimestampTz
+ly_col_timestamptz(uint64 row, int col, TimestampTz if_null)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetTimestampTz(d);
+}
+
+/* A text column as a C string (palloc'd in the current context), or NULL. */
+char *
+ly_col_text(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* NULL arguments raise unless the SPEC gives NULL a meaning. */
+void
+ly_require_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", argname)));
+}
+
+text *
+ly_arg_text_nonempty(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	text	   *t;
+
+	ly_require_not_null(fcinfo, argno, argname);
+	t = PG_GETARG_TEXT_PP(argno);
+	if (VARSIZE_ANY_EXHDR(t) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	return t;
+}
+
+int64
+ly_arg_positive(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	int64		v;
+
+	ly_require_not_null(fcinfo, argno, argname);
+	v = PG_GETARG_INT64(argno);
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive, got " INT64_FORMAT, argname, v)));
+	return v;
+}
+
+/* A time argument: not NULL and finite. */
+TimestampTz
+ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	TimestampTz t;
+
+	ly_require_not_null(fcinfo, argno, argname);
+	t = PG_GETARG_TIMESTAMPTZ(argno);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite timestamp", argname)));
+	return t;
+}
+
+/* Append a row to loyalty.audit_log; call inside ly_enter/ly_leave. */
+void
+ly_audit(Oid caller, int64 program_id, const char *action, const char *object,
+		 const char *detail_json)
+{
+	static LyPlan plan = {
+		"INSERT INTO loyalty.audit_log (role_name, program_id, action, object, detail)"
+		" VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb))",
+		5, {NAMEOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	NameData	rolename;
+
+	namestrcpy(&rolename, GetUserNameFromId(caller, false));
+	values[0] = NameGetDatum(&rolename);
+	values[1] = Int64GetDatum(program_id);
+	if (program_id == 0)
+		nulls[1] = 'n';
+	values[2] = CStringGetTextDatum(action);
+	values[3] = object ? CStringGetTextDatum(object) : (Datum) 0;
+	if (object == NULL)
+		nulls[3] = 'n';
+	values[4] = detail_json ? CStringGetTextDatum(detail_json) : (Datum) 0;
+	if (detail_json == NULL)
+		nulls[4] = 'n';
+	ly_exec(&plan, values, nulls, 0);
+}

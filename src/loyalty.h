@@ -1,0 +1,87 @@
+/*
+ * loyalty.h: what the C parts of the extension share: SQLSTATEs, the
+ * privileged-call bracket, kept SPI plans, argument checks, version shims.
+ */
+#ifndef LOYALTY_H
+#define LOYALTY_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/* ---- PostgreSQL version shims (15 to 17) ---- */
+#if PG_VERSION_NUM < 150000
+#error "loyalty needs PostgreSQL 15 or later"
+#endif
+
+/* ---- SQLSTATEs of class LY (docs/errors.md lists them all) ---- */
+#define ERRCODE_LY_INSUFFICIENT_POINTS	MAKE_SQLSTATE('L','Y','0','0','1')
+#define ERRCODE_LY_UNKNOWN_PROGRAM		MAKE_SQLSTATE('L','Y','0','0','3')
+#define ERRCODE_LY_UNKNOWN_MEMBER		MAKE_SQLSTATE('L','Y','0','0','4')
+#define ERRCODE_LY_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','Y','0','0','5')
+#define ERRCODE_LY_INVALID_SETTINGS		MAKE_SQLSTATE('L','Y','0','0','6')
+#define ERRCODE_LY_NOTHING_TO_REVERSE	MAKE_SQLSTATE('L','Y','0','0','7')
+#define ERRCODE_LY_INVALID_REVERSAL		MAKE_SQLSTATE('L','Y','0','0','8')
+#define ERRCODE_LY_INVALID_LOT_TIMES	MAKE_SQLSTATE('L','Y','0','0','9')
+#define ERRCODE_LY_MEMBER_CONFLICT		MAKE_SQLSTATE('L','Y','0','1','0')
+#define ERRCODE_LY_CROSS_PROGRAM		MAKE_SQLSTATE('L','Y','0','1','1')
+#define ERRCODE_LY_NOT_ALLOWED			MAKE_SQLSTATE('L','Y','0','1','2')
+
+/* ---- The privileged-call bracket (loyalty.c) ----
+ *
+ * API functions are SECURITY INVOKER, so GetUserId() at entry is the caller
+ * (recorded for audit and access checks).  Between ly_enter() and ly_leave()
+ * the code runs as the extension's owner with search_path pinned to
+ * "pg_catalog, pg_temp" and an SPI connection open, as pg_cron does.  On
+ * error, transaction abort restores the user and the GUCs.
+ */
+typedef struct LyCall
+{
+	Oid			caller;
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nest_level;
+} LyCall;
+
+extern void ly_enter(LyCall *call);
+extern void ly_leave(LyCall *call);
+extern Oid	ly_owner(void);
+extern Oid	ly_relid(const char *relname);
+extern void ly_require_admin(Oid caller, const char *what);
+
+/* ---- Kept SPI plans (loyalty.c) ----
+ * A statement text with its argument types, prepared on first use and kept
+ * for the life of the backend.  Every statement names its tables with the
+ * schema and runs under the pinned search_path, so plans never re-resolve.
+ */
+#define LY_MAX_ARGS 16
+typedef struct LyPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[LY_MAX_ARGS];
+	SPIPlanPtr	plan;
+} LyPlan;
+
+extern uint64 ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit);
+extern bool ly_col_is_null(uint64 row, int col);
+extern int64 ly_col_int64(uint64 row, int col, int64 if_null);
+extern int32 ly_col_int32(uint64 row, int col, int32 if_null);
+extern bool ly_col_bool(uint64 row, int col, bool if_null);
+extern TimestampTz ly_col_timestamptz(uint64 row, int col, TimestampTz if_null);
+extern char *ly_col_text(uint64 row, int col);
+extern Datum ly_col_datum(uint64 row, int col, bool *isnull);
+
+/* ---- Argument checks: one clear error each (loyalty.c) ---- */
+extern void ly_require_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern text *ly_arg_text_nonempty(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern int64 ly_arg_positive(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern TimestampTz ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname);
+
+extern void ly_audit(Oid caller, int64 program_id, const char *action,
+					 const char *object, const char *detail_json);
+
+#endif							/* LOYALTY_H */

@@ -1,0 +1,183 @@
+-- schema.sql: roles, tables and sequences that every other part uses.
+--
+-- Layout rule (docs/operations.md, "Scale-out"): every member-owned table
+-- carries member_id first in its primary key so it can be distributed and
+-- co-located by member; programme catalogues are small reference tables;
+-- the customer-key directory is keyed by (external_id, program_id).
+
+-- Group roles are cluster-wide: create them when missing, never drop them.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'loyalty_reader') THEN
+        CREATE ROLE loyalty_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'loyalty_app') THEN
+        CREATE ROLE loyalty_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'loyalty_admin') THEN
+        CREATE ROLE loyalty_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO loyalty_reader, loyalty_app, loyalty_admin;
+
+-- Programmes ----------------------------------------------------------------
+
+-- Explicit sequences (not identity columns) so pg_dump keeps their positions.
+CREATE SEQUENCE @extschema@.program_id_seq;
+CREATE SEQUENCE @extschema@.job_run_id_seq;
+CREATE SEQUENCE @extschema@.audit_id_seq;
+
+CREATE TABLE @extschema@.program (
+    program_id  bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.program_id_seq'),
+    code        text NOT NULL UNIQUE CHECK (code OPERATOR(pg_catalog.<>) ''),
+    name        text NOT NULL,
+    currency    text NOT NULL CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
+    -- every settings key, defaults filled in (programs.sql validates them)
+    settings    jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.program IS 'One loyalty scheme (a brand or a shop); everything else belongs to one programme.';
+
+-- Members -------------------------------------------------------------------
+
+-- Generated member ids (settings.member_ids = 'generated').
+CREATE SEQUENCE @extschema@.member_id_seq;
+
+-- The customer-key directory: the one lookup not keyed by member id.
+CREATE TABLE @extschema@.customer_key (
+    external_id text NOT NULL,
+    program_id  bigint NOT NULL REFERENCES @extschema@.program,
+    member_id   bigint NOT NULL,
+    PRIMARY KEY (external_id, program_id)
+);
+COMMENT ON TABLE @extschema@.customer_key IS 'The application''s customer key (external_id) to member id, per programme.';
+
+CREATE TABLE @extschema@.member (
+    member_id       bigint PRIMARY KEY,
+    program_id      bigint NOT NULL REFERENCES @extschema@.program,
+    external_id     text NOT NULL,
+    joined_at       timestamptz NOT NULL,
+    birthday        date,
+    attrs           jsonb NOT NULL DEFAULT '{}',
+    -- Booked state, always equal to what the ledger says (verify() checks):
+    booked          bigint NOT NULL DEFAULT 0,      -- sum of points_entry.points
+    debt            bigint NOT NULL DEFAULT 0 CHECK (debt OPERATOR(pg_catalog.>=) 0),
+    lifetime_earned bigint NOT NULL DEFAULT 0,
+    last_entry_at   timestamptz,                    -- latest entry instant
+    -- Read cache: the effective balance is cache_available for every instant
+    -- in [last_entry_at, cache_until); outside it, ledger.c recomputes.
+    cache_until     timestamptz NOT NULL DEFAULT 'infinity',
+    cache_available bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX member_program_idx ON @extschema@.member (program_id);
+COMMENT ON TABLE @extschema@.member IS 'A member of one programme, with the booked balance cached from its ledger.';
+
+CREATE TABLE @extschema@.member_tag (
+    member_id bigint NOT NULL REFERENCES @extschema@.member,
+    tag       text NOT NULL CHECK (tag OPERATOR(pg_catalog.<>) ''),
+    tagged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (member_id, tag)
+);
+
+-- Points ledger -------------------------------------------------------------
+
+CREATE SEQUENCE @extschema@.entry_id_seq;
+
+-- Append-only: one row per change of a member's points.  A lot is created by
+-- the entry whose id it carries; lots[] / lot_points[] say how the entry moved
+-- each lot's remainder, so every lot's remainder is the sum of its moves.
+CREATE TABLE @extschema@.points_entry (
+    member_id   bigint NOT NULL,
+    entry_id    bigint NOT NULL,
+    at          timestamptz NOT NULL,
+    operation   text NOT NULL CHECK (operation OPERATOR(pg_catalog.=) ANY
+                    (ARRAY['earn','spend','reverse','adjust','transfer','expire','settle'])),
+    points      bigint NOT NULL,                 -- signed change of the booked balance
+    source      text NOT NULL,
+    ref         text NOT NULL,
+    reverses    bigint,                          -- reverse: the entry it undoes
+    covers      bigint,                          -- reverse: how much of it this undoes
+    debt_delta  bigint NOT NULL DEFAULT 0,       -- change of the member's debt
+    counterparty bigint,                         -- transfer: the other member
+    qualifying  boolean NOT NULL DEFAULT false,  -- counts towards tiers
+    lots        bigint[] NOT NULL DEFAULT '{}',
+    lot_points  bigint[] NOT NULL DEFAULT '{}',
+    detail      jsonb,
+    booked_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (member_id, entry_id),
+    FOREIGN KEY (member_id) REFERENCES @extschema@.member
+);
+-- Idempotency key of SPEC section 1 (reverse is keyed by the entry it undoes).
+CREATE UNIQUE INDEX points_entry_key ON @extschema@.points_entry (member_id, operation, source, ref)
+    WHERE operation OPERATOR(pg_catalog.=) ANY (ARRAY['earn','spend','adjust','transfer']);
+CREATE INDEX points_entry_reverses ON @extschema@.points_entry (member_id, reverses)
+    WHERE reverses IS NOT NULL;
+CREATE INDEX points_entry_day ON @extschema@.points_entry (at);
+COMMENT ON TABLE @extschema@.points_entry IS 'The points ledger: append-only; a member''s booked balance is the sum of its points.';
+
+CREATE TABLE @extschema@.points_lot (
+    member_id       bigint NOT NULL,
+    lot_id          bigint NOT NULL,             -- the entry that created it
+    points          bigint NOT NULL CHECK (points OPERATOR(pg_catalog.>) 0),
+    remaining       bigint NOT NULL CHECK (remaining OPERATOR(pg_catalog.>=) 0),
+    created_at      timestamptz NOT NULL,
+    available_at    timestamptz NOT NULL,        -- 'infinity': pending
+    expires_at      timestamptz,                 -- NULL: never
+    qualifying_from timestamptz,                 -- counts towards tiers from then (NULL: never)
+    PRIMARY KEY (member_id, lot_id),
+    FOREIGN KEY (member_id) REFERENCES @extschema@.member
+);
+CREATE INDEX points_lot_open ON @extschema@.points_lot (member_id) WHERE remaining OPERATOR(pg_catalog.>) 0;
+CREATE INDEX points_lot_expiring ON @extschema@.points_lot (expires_at, member_id)
+    WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at IS NOT NULL;
+COMMENT ON TABLE @extschema@.points_lot IS 'Points held in lots: each with its availability and expiry; remaining is what is left.';
+
+-- Jobs and audit --------------------------------------------------------------
+
+CREATE TABLE @extschema@.job_runs (
+    run_id        bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.job_run_id_seq'),
+    job           text NOT NULL,
+    as_of         timestamptz NOT NULL,
+    batch_size    int NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at   timestamptz,
+    state         text NOT NULL DEFAULT 'running'
+                  CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['running','done','failed'])),
+    single_transaction boolean NOT NULL DEFAULT false,
+    batches       int NOT NULL DEFAULT 0,
+    items         bigint NOT NULL DEFAULT 0,     -- lots, members, coupons: what the job books
+    amount        bigint NOT NULL DEFAULT 0,     -- points (or money) booked
+    pid           int NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+    backend_start timestamptz,
+    run_by        name NOT NULL DEFAULT CURRENT_USER
+);
+COMMENT ON TABLE @extschema@.job_runs IS 'One row per batch-job run; updated after every committed batch.';
+
+CREATE TABLE @extschema@.audit_log (
+    audit_id   bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.audit_id_seq'),
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    role_name  name NOT NULL,
+    program_id bigint,
+    action     text NOT NULL,
+    object     text,
+    detail     jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE @extschema@.audit_log IS 'Every administrative change, with the calling role and time.';
+
+-- Keep all rows in pg_dump (the extension's tables are otherwise not dumped).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.program', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_key', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.member', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_tag', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_entry', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_lot', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.entry_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.program_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_id_seq', '');

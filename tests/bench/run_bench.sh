@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/bench/run_bench.sh: what `make bench` runs. Starts a throw-away cluster
+# with durable settings and, for each pgbench script tests/bench/workloads/NAME.sql,
+# runs NAME.setup.sql once (psql) then pgbench for each client count, and prints
+# "workload | clients | tps | ratio to baseline" (also written to
+# /tmp/loyalty-bench-results.txt). Script header comments it understands:
+#   -- baseline: OTHER_WORKLOAD     (ratio = tps / OTHER_WORKLOAD's tps, same clients)
+#   -- clients: 1 4 16              (overrides BENCH_CLIENTS)
+# Each workload gets its own database (bench_NAME) with the extension created.
+# Env: BENCH_SECONDS (20), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
+# baselines they name are added), LOYALTY_KEEP_CLUSTER=1.
+# Hook: tests/bench/extra.sh, if executable, runs after the table with PGHOST etc. set.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib/common.sh
+source tests/lib/common.sh
+cd "$LY_ROOT"
+
+SECS=${BENCH_SECONDS:-20}
+DEFAULT_CLIENTS=${BENCH_CLIENTS:-1 4 16}
+WL_DIR=tests/bench/workloads
+RESULTS=/tmp/loyalty-bench-results.txt
+PSQL=("$LY_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+
+ly_install_deps
+ly_build_install || ly_die "build failed (see log/build.log)"
+ly_cluster_start --durable shared_buffers=512MB max_connections=100
+WORK=$(mktemp -d /tmp/loyalty-benchrun-XXXXXX)
+ly_on_exit "rm -rf '$WORK'"
+
+header_value() {    # file key -> value of the first "-- key: value" line
+    sed -n "s/^--[[:space:]]*$2:[[:space:]]*//p" "$1" | head -n 1 | sed 's/[[:space:]]*$//'
+}
+
+# Workloads (NAME.sql, not NAME.setup.sql), plus baselines of selected ones.
+ALL=()
+for f in "$WL_DIR"/*.sql; do
+    [ -e "$f" ] || continue
+    case "$f" in *.setup.sql) continue ;; esac
+    ALL+=("$(basename "$f" .sql)")
+done
+SELECTED=()
+if [ -n "${BENCH_ONLY:-}" ]; then
+    for w in $BENCH_ONLY; do
+        [ -f "$WL_DIR/$w.sql" ] || ly_die "BENCH_ONLY: no workload $WL_DIR/$w.sql"
+        b=$(header_value "$WL_DIR/$w.sql" baseline)
+        for x in $b $w; do
+            [[ " ${SELECTED[*]-} " == *" $x "* ]] || SELECTED+=("$x")
+        done
+    done
+else
+    SELECTED=("${ALL[@]+"${ALL[@]}"}")
+fi
+
+server_version=$("${PSQL[@]}" -At -c 'SHOW server_version')
+{
+    echo "loyalty benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')  git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "cores (nproc): $(nproc)   PostgreSQL: $server_version"
+    echo "settings: $("${PSQL[@]}" -At -F' ' -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_connections','wal_level','max_wal_size')")"
+    echo "pgbench: -n -M prepared -T $SECS -c C -j min(C,2); default clients: $DEFAULT_CLIENTS"
+} | tee "$WORK/header.txt"
+
+declare -A TPS=()   # "workload|clients" -> tps or FAILED
+ORDER=()            # "workload|clients" in run order
+FAILED=0
+
+for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
+    script="$WL_DIR/$w.sql"
+    [ -f "$script" ] || { echo "baseline workload $script missing" >&2; FAILED=1; continue; }
+    clients=$(header_value "$script" clients)
+    [ -n "$clients" ] || clients=$DEFAULT_CLIENTS
+    db="bench_$(printf '%s' "$w" | tr -c 'A-Za-z0-9_' '_')"
+    echo
+    ly_log "workload $w (database $db, clients: $clients)"
+    "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+    "${PSQL[@]}" -d "$db" -c 'CREATE EXTENSION loyalty'
+    if [ -f "$WL_DIR/$w.setup.sql" ]; then
+        if ! "${PSQL[@]}" -d "$db" -f "$WL_DIR/$w.setup.sql" >"$WORK/$w.setup.log" 2>&1; then
+            cat "$WORK/$w.setup.log" >&2
+            echo "setup of $w failed: skipping it" >&2
+            for c in $clients; do TPS["$w|$c"]=FAILED; ORDER+=("$w|$c"); done
+            FAILED=1; continue
+        fi
+    fi
+    "${PSQL[@]}" -d "$db" -c 'VACUUM ANALYZE'
+    for c in $clients; do
+        j=$(( c < 2 ? c : 2 ))
+        "${PSQL[@]}" -d "$db" -c 'CHECKPOINT'
+        log="$WORK/$w.c$c.log"
+        rc=0
+        "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -f "$script" "$db" \
+            >"$log" 2>&1 || rc=$?
+        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
+        if [ $rc -ne 0 ] || [ -z "$tps" ] || grep -q 'aborted in command\|client [0-9]* aborted' "$log"; then
+            echo "pgbench $w -c $c failed (exit $rc); last lines:" >&2
+            tail -n 15 "$log" >&2
+            tps=FAILED; FAILED=1
+        fi
+        TPS["$w|$c"]=$tps
+        ORDER+=("$w|$c")
+        printf '  %-28s clients %3s  tps %s\n' "$w" "$c" "$tps"
+    done
+done
+
+{
+    echo
+    if [ ${#ORDER[@]} -eq 0 ]; then
+        echo "no workloads in $WL_DIR/*.sql"
+    else
+        printf '%-28s | %7s | %12s | %s\n' workload clients tps "ratio to baseline"
+        printf '%s\n' "-----------------------------+---------+--------------+------------------"
+        for k in "${ORDER[@]}"; do
+            w=${k%|*}; c=${k#*|}; tps=${TPS[$k]}
+            b=$(header_value "$WL_DIR/$w.sql" baseline 2>/dev/null || true)
+            ratio=-
+            if [ -n "$b" ] && [ "$b" != "$w" ]; then
+                bt=${TPS["$b|$c"]:-}
+                if [[ "$tps" =~ ^[0-9.]+$ && "$bt" =~ ^[0-9.]+$ ]] && awk -v x="$bt" 'BEGIN{exit !(x > 0)}'; then
+                    ratio="$(awk -v a="$tps" -v x="$bt" 'BEGIN{printf "%.2f", a / x}') (vs $b)"
+                else
+                    ratio="n/a (vs $b)"
+                fi
+            fi
+            [[ "$tps" =~ ^[0-9.]+$ ]] && tps=$(awk -v a="$tps" 'BEGIN{printf "%.1f", a}')
+            printf '%-28s | %7s | %12s | %s\n' "$w" "$c" "$tps" "$ratio"
+        done
+    fi
+} | tee "$WORK/table.txt"
+cat "$WORK/header.txt" "$WORK/table.txt" >"$RESULTS"
+
+if [ -x tests/bench/extra.sh ]; then
+    echo
+    ly_log "tests/bench/extra.sh"
+    rc=0
+    LOYALTY_BENCH_RESULTS=$RESULTS tests/bench/extra.sh 2>&1 | tee -a "$RESULTS" || rc=$?
+    [ $rc -eq 0 ] || { echo "tests/bench/extra.sh failed (exit $rc)" >&2; FAILED=1; }
+fi
+
+echo
+echo "results written to $RESULTS"
+[ $FAILED -eq 0 ]
