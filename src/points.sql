@@ -89,3 +89,4 @@ BEGIN
     LIMIT _history.max_rows;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._history(oid, bigint, timestamptz, int) IS 'Internal body of history.';

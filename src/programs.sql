@@ -321,3 +321,10 @@ BEGIN
     DELETE FROM @extschema@.member_tag t WHERE t.member_id = _untag_member.member AND t.tag = _untag_member.tag;
 END
 $$;
+
+COMMENT ON FUNCTION @extschema@._create_program(oid, text, text, text, jsonb) IS 'Internal body of create_program (caller passed by the trampoline).';
+COMMENT ON FUNCTION @extschema@._update_program(oid, text, jsonb) IS 'Internal body of update_program.';
+COMMENT ON FUNCTION @extschema@._enroll(oid, text, text, timestamptz, date, jsonb) IS 'Internal body of enroll.';
+COMMENT ON FUNCTION @extschema@._member(oid, text, text) IS 'Internal body of member.';
+COMMENT ON FUNCTION @extschema@._tag_member(oid, bigint, text) IS 'Internal body of tag_member.';
+COMMENT ON FUNCTION @extschema@._untag_member(oid, bigint, text) IS 'Internal body of untag_member.';

@@ -128,3 +128,4 @@ BEGIN
     FROM bad;
 END
 $$;
+COMMENT ON FUNCTION @extschema@._verify(oid, text) IS 'Internal body of verify.';
