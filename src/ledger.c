@@ -34,7 +34,7 @@
 #define MEMBER_COLUMNS \
 	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
 	" p.settings->>'timezone', (p.settings->>'points_expire_months')::int4," \
-	" COALESCE((p.settings->>'allow_negative')::boolean, false)" \
+	" COALESCE((p.settings->>'allow_negative')::boolean, false), m.cache_until, m.cache_available" \
 	" FROM loyalty.member m JOIN loyalty.program p ON p.program_id = m.program_id" \
 	" WHERE m.member_id = $1"
 
@@ -70,6 +70,8 @@ ly_member_load(int64 member_id, bool for_update, LyMember *m)
 	m->has_expire_policy = !ly_col_is_null(0, 7);
 	m->expire_months = ly_col_int32(0, 7, 0);
 	m->allow_negative = ly_col_bool(0, 8, false);
+	m->cache_until = ly_col_timestamptz(0, 9, DT_NOEND);
+	m->cache_available = ly_col_int64(0, 10, 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -623,6 +625,37 @@ static LyPlan plan_member_save = {
 	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
 };
 
+/* The next instant after `at` at which a lot becomes available or expires. */
+static TimestampTz
+lot_next_change(const LyLot *lot, TimestampTz at, TimestampTz until)
+{
+	if (lot->remaining <= 0)
+		return until;
+	if (lot->available_at > at && lot->available_at < until)
+		until = lot->available_at;
+	if (lot->has_expiry && lot->expires_at > at && lot->expires_at < until)
+		until = lot->expires_at;
+	return until;
+}
+
+static void
+member_write(LyMember *m, int64 available, TimestampTz until)
+{
+	TimestampTz at = m->last_entry_at;
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(m->booked);
+	values[2] = Int64GetDatum(m->debt);
+	values[3] = Int64GetDatum(m->lifetime_earned);
+	values[4] = TimestampTzGetDatum(at);
+	nulls[4] = m->has_entries ? ' ' : 'n';
+	values[5] = TimestampTzGetDatum(until);
+	values[6] = Int64GetDatum(available);
+	ly_exec(&plan_member_save, values, nulls, 0);
+}
+
 /*
  * Write the member's booked state and recompute the read cache at
  * last_entry_at: its effective balance, valid until the next instant at which
@@ -634,32 +667,43 @@ ly_member_save(LyMember *m)
 	TimestampTz at = m->last_entry_at;
 	TimestampTz until = DT_NOEND;
 	int64		available;
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(m->lots_loaded);
 	available = simulate_available(m->lots, m->nlots, m->debt, m->allow_negative,
 								   at, at, NULL, NULL);
 	for (int i = 0; i < m->nlots; i++)
-	{
-		LyLot	   *lot = &m->lots[i];
+		until = lot_next_change(&m->lots[i], at, until);
+	member_write(m, available, until);
+}
 
-		if (lot->remaining <= 0)
-			continue;
-		if (lot->available_at > at && lot->available_at < until)
-			until = lot->available_at;
-		if (lot->has_expiry && lot->expires_at > at && lot->expires_at < until)
-			until = lot->expires_at;
-	}
-	values[0] = Int64GetDatum(m->member_id);
-	values[1] = Int64GetDatum(m->booked);
-	values[2] = Int64GetDatum(m->debt);
-	values[3] = Int64GetDatum(m->lifetime_earned);
-	values[4] = TimestampTzGetDatum(at);
-	nulls[4] = m->has_entries ? ' ' : 'n';
-	values[5] = TimestampTzGetDatum(until);
-	values[6] = Int64GetDatum(available);
-	ly_exec(&plan_member_save, values, nulls, 0);
+/*
+ * Does the cached balance describe the member at `at` exactly, so that a
+ * write at `at` that only adds a lot can update it without loading lots?
+ * True without debt and inside [last_entry_at, cache_until).
+ */
+bool
+ly_cache_holds_at(const LyMember *m, TimestampTz at)
+{
+	if (m->debt != 0)
+		return false;
+	if (!m->has_entries)
+		return true;			/* no entry, no lot */
+	return at >= m->last_entry_at && at < m->cache_until;
+}
+
+/*
+ * Save after posting one entry that only added `lot`, under
+ * ly_cache_holds_at(): nothing else changes state before the old cache_until.
+ */
+void
+ly_member_save_with_lot(LyMember *m, const LyLot *lot)
+{
+	TimestampTz at = m->last_entry_at;
+	int64		available = m->cache_available;
+
+	if (ly_lot_usable(lot, at))
+		available += lot->remaining;
+	member_write(m, available, lot_next_change(lot, at, m->cache_until));
 }
 
 /* ---------------------------------------------------------------------

@@ -37,6 +37,8 @@ typedef struct LyMember
 	int64		lifetime_earned;
 	bool		has_entries;
 	TimestampTz last_entry_at;
+	TimestampTz cache_until;	/* the read cache as loaded */
+	int64		cache_available;
 	/* programme settings the ledger needs */
 	char	   *timezone;
 	bool		has_expire_policy;
@@ -78,6 +80,8 @@ typedef struct LyKeyedEntry
 
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
 extern void ly_member_save(LyMember *m);
+extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);
+extern void ly_member_save_with_lot(LyMember *m, const LyLot *lot);
 extern void ly_lots_load_open(LyMember *m);
 extern LyLot *ly_lot_find(LyMember *m, int64 lot_id);
 extern LyLot *ly_lot_fetch(LyMember *m, int64 lot_id);

@@ -60,10 +60,15 @@ ly_relid(const char *relname)
 	return relid;
 }
 
+/* Statements run read-only (on the caller's snapshot) in ly_enter_read(). */
+static bool spi_read_only = false;
+
 /* Enter the privileged section: see loyalty.h. */
 void
 ly_enter(LyCall *call)
 {
+	call->saved_read_only = spi_read_only;
+	spi_read_only = false;
 	call->caller = GetUserId();
 	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
 	SetUserIdAndSecContext(ly_owner(),
@@ -76,10 +81,19 @@ ly_enter(LyCall *call)
 		elog(ERROR, "SPI_connect failed");
 }
 
+/* Enter the privileged section to read only, on the caller's snapshot. */
+void
+ly_enter_read(LyCall *call)
+{
+	ly_enter(call);
+	spi_read_only = true;
+}
+
 /* Leave the privileged section: back to the caller's user and settings. */
 void
 ly_leave(LyCall *call)
 {
+	spi_read_only = call->saved_read_only;
 	SPI_finish();
 	AtEOXact_GUC(true, call->guc_nest_level);
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
@@ -119,7 +133,7 @@ ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit)
 			elog(ERROR, "SPI_keepplan failed");
 		plan->plan = prepared;
 	}
-	rc = SPI_execute_plan(plan->plan, values, nulls, false, limit);
+	rc = SPI_execute_plan(plan->plan, values, nulls, spi_read_only, limit);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);

@@ -36,7 +36,8 @@
  * (recorded for audit and access checks).  Between ly_enter() and ly_leave()
  * the code runs as the extension's owner with search_path pinned to
  * "pg_catalog, pg_temp" and an SPI connection open, as pg_cron does.  On
- * error, transaction abort restores the user and the GUCs.
+ * error, transaction abort restores the user and the GUCs.  ly_enter_read()
+ * is for STABLE readers: their statements all see the caller's snapshot.
  */
 typedef struct LyCall
 {
@@ -44,9 +45,11 @@ typedef struct LyCall
 	Oid			saved_userid;
 	int			saved_sec_context;
 	int			guc_nest_level;
+	bool		saved_read_only;
 } LyCall;
 
 extern void ly_enter(LyCall *call);
+extern void ly_enter_read(LyCall *call);
 extern void ly_leave(LyCall *call);
 extern Oid	ly_owner(void);
 extern Oid	ly_relid(const char *relname);

@@ -655,7 +655,7 @@ ly_points(PG_FUNCTION_ARGS)
 
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
-	ly_enter(&call);
+	ly_enter_read(&call);
 	points = ly_effective_points(member_id, at);
 	ly_leave(&call);
 	PG_RETURN_INT64(points);
@@ -675,7 +675,7 @@ ly_balance(PG_FUNCTION_ARGS)
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
 	InitMaterializedSRF(fcinfo, 0);
-	ly_enter(&call);
+	ly_enter_read(&call);
 	ly_balance_at(member_id, at, &b);
 	ly_leave(&call);
 	values[0] = Int64GetDatum(b.available);
