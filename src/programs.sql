@@ -240,8 +240,19 @@ BEGIN
         WHERE k.external_id = _enroll.external_id AND k.program_id = p.program_id;
         RETURN id;
     END IF;
-    INSERT INTO @extschema@.member (member_id, program_id, external_id, joined_at, birthday, attrs)
-    VALUES (id, p.program_id, external_id, joined_at, birthday, attrs);
+    IF p.settings ->> 'member_ids' = 'application' THEN
+        -- Another programme may claim the same id at the same moment.
+        BEGIN
+            INSERT INTO @extschema@.member (member_id, program_id, external_id, joined_at, birthday, attrs)
+            VALUES (id, p.program_id, external_id, joined_at, birthday, attrs);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION USING ERRCODE = 'LY010',
+                MESSAGE = format('member id %s is already used by another programme', id);
+        END;
+    ELSE
+        INSERT INTO @extschema@.member (member_id, program_id, external_id, joined_at, birthday, attrs)
+        VALUES (id, p.program_id, external_id, joined_at, birthday, attrs);
+    END IF;
     RETURN id;
 END
 $$;
