@@ -34,6 +34,9 @@ $(DATA_built): $(SQL_PARTS) $(EXTENSION).control Makefile
 	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do echo; echo "-- ==== $$f"; cat $$f; done; } > $@
 
+# PGXS tracks no header dependencies: rebuild every object when a header changes.
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: test demo bench
 # The README's two commands and the benchmark: each starts and stops its own cluster.
 test:

@@ -7,7 +7,7 @@
 -- owner only (grants.sql), so nobody can pass a forged caller.
 
 -- The programme with this code; unknown codes raise LY003.
-CREATE FUNCTION @extschema@._program(code text)
+CREATE FUNCTION @extschema@._program_row(code text)
 RETURNS @extschema@.program
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -18,7 +18,7 @@ BEGIN
     IF code IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'program must not be NULL';
     END IF;
-    SELECT * INTO p FROM @extschema@.program WHERE program.code = _program.code;
+    SELECT * INTO p FROM @extschema@.program WHERE program.code = _program_row.code;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY003',
             MESSAGE = format('program "%s" does not exist', code),
@@ -27,7 +27,7 @@ BEGIN
     RETURN p;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._program(text) IS 'Internal: the programme with this code, or error LY003.';
+COMMENT ON FUNCTION @extschema@._program_row(text) IS 'Internal: the programme with this code, or error LY003.';
 
 -- Raise null_value_not_allowed naming the argument when value is NULL.
 CREATE FUNCTION @extschema@._require(value anyelement, argname text)

@@ -37,8 +37,9 @@ GRANT SELECT ON
     @extschema@.points_daily,
     @extschema@.points_liability
 TO loyalty_reader, loyalty_admin;
-GRANT SELECT ON
-    @extschema@.job_progress,
-    @extschema@.job_runs,
-    @extschema@.audit_log
-TO loyalty_admin;
+-- points_liability asks balance() for members who owe points.
+GRANT EXECUTE ON FUNCTION @extschema@.balance(bigint, timestamptz) TO loyalty_reader;
+
+-- Administrators read everything (and write nothing directly).
+GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.job_is_running(bigint) TO loyalty_admin;

@@ -1,7 +1,8 @@
 /*
  * jobs.c: batch jobs run by the DBA or pg_cron (run_expiry), and the run
- * bookkeeping they share: a loyalty.job_runs row updated after every
- * committed batch (read live through loyalty.job_progress) and NOTICEs.
+ * bookkeeping they share: a loyalty.job_run row updated after every
+ * committed batch (read live through loyalty.job_runs / job_progress, which
+ * show a run whose backend no longer runs it as failed) and NOTICEs.
  *
  * A job is a C procedure.  Called by CALL outside a transaction block it
  * commits after every batch, so it holds member locks for one batch at most
@@ -29,22 +30,22 @@ typedef struct JobRun
 	TimestampTz started;
 } JobRun;
 
+/* Runs still marked running that no backend is running (they ended in an error). */
 static LyPlan plan_job_reap = {
-	"UPDATE loyalty.job_runs r SET state = 'failed', finished_at = pg_catalog.clock_timestamp()"
-	" WHERE r.state = 'running' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
-	"  WHERE a.pid = r.pid AND a.backend_start = r.backend_start)",
+	"UPDATE loyalty.job_run r SET state = 'failed', finished_at = pg_catalog.clock_timestamp()"
+	" WHERE r.state = 'running' AND NOT loyalty.job_is_running(r.run_id)",
 	0, {InvalidOid}
 };
 
 static LyPlan plan_job_start = {
-	"INSERT INTO loyalty.job_runs (job, as_of, batch_size, single_transaction, backend_start, run_by)"
+	"INSERT INTO loyalty.job_run (job, as_of, batch_size, single_transaction, backend_start, run_by)"
 	" SELECT $1, $2, $3, $4, a.backend_start, $5 FROM pg_catalog.pg_stat_activity a"
 	" WHERE a.pid = pg_catalog.pg_backend_pid() RETURNING run_id",
 	5, {TEXTOID, TIMESTAMPTZOID, INT4OID, BOOLOID, NAMEOID}
 };
 
 static LyPlan plan_job_progress = {
-	"UPDATE loyalty.job_runs SET batches = $2, items = $3, amount = $4,"
+	"UPDATE loyalty.job_run SET batches = $2, items = $3, amount = $4,"
 	" updated_at = pg_catalog.clock_timestamp(),"
 	" state = CASE WHEN $5 THEN 'done' ELSE 'running' END,"
 	" finished_at = CASE WHEN $5 THEN pg_catalog.clock_timestamp() END"
@@ -54,12 +55,12 @@ static LyPlan plan_job_progress = {
 
 /* Open a run: mark runs of dead backends failed, insert this one. */
 static void
-job_start(JobRun *run, TimestampTz as_of, int32 batch_size)
+job_start(JobRun *run, Oid caller, TimestampTz as_of, int32 batch_size)
 {
 	Datum		values[5];
 	NameData	run_by;
 
-	namestrcpy(&run_by, GetUserNameFromId(GetUserId(), false));
+	namestrcpy(&run_by, GetUserNameFromId(caller, false));
 	ly_exec(&plan_job_reap, NULL, NULL, 0);
 	values[0] = CStringGetTextDatum(run->job);
 	values[1] = TimestampTzGetDatum(as_of);
@@ -110,6 +111,20 @@ static LyPlan plan_expiring_members = {
 	2, {TIMESTAMPTZOID, INT4OID}
 };
 
+/* Post one 'expire' entry taking `amount` from `lot`, dated `at`. */
+static void
+book_expiry(LyMember *m, LyLot *lot, int64 amount, TimestampTz at)
+{
+	LyEntry		entry;
+
+	if (amount <= 0)
+		return;
+	ly_lot_move(m, lot, -amount);
+	ly_entry_init(&entry, "expire", "expiry", psprintf(INT64_FORMAT, lot->lot_id), at);
+	entry.points = -amount;
+	ly_entry_post(m, &entry);
+}
+
 /*
  * Book one 'expire' entry per lot remainder expired at `as_of`, for the
  * members owning the next `batch_size` such lots.  Members are locked in id
@@ -139,16 +154,17 @@ expire_batch(TimestampTz as_of, int32 batch_size, int64 *lots_out, int64 *points
 		for (int j = 0; j < m.nlots; j++)
 		{
 			LyLot	   *lot = &m.lots[j];
-			LyEntry		entry;
 			int64		amount = lot->remaining;
+			int64		late = Min(lot->late_returned, amount);
+			TimestampTz late_at = lot->late_returned_at;
 
 			if (amount <= 0 || !ly_lot_expired(lot, as_of))
 				continue;
-			ly_lot_move(lot, -amount);
-			ly_entry_init(&entry, "expire", "expiry", psprintf(INT64_FORMAT, lot->lot_id),
-						  lot->expires_at);
-			entry.points = -amount;
-			ly_entry_post(&m, &entry);
+			/* what the lot held when it expired, then what came back later */
+			lot->late_returned = 0;
+			lot->late_returned_at = DT_NOBEGIN;
+			book_expiry(&m, lot, amount - late, lot->expires_at);
+			book_expiry(&m, lot, late, late_at);
 			(*lots_out)++;
 			*points_out += amount;
 			changed = true;
@@ -184,7 +200,7 @@ ly_run_expiry(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect_ext failed");
 
 	ly_enter(&call);
-	job_start(&run, as_of, batch_size);
+	job_start(&run, call.caller, as_of, batch_size);
 	ly_leave(&call);
 	if (!run.atomic)
 		SPI_commit();

@@ -6,16 +6,40 @@ AS 'MODULE_PATHNAME', 'ly_run_expiry';
 COMMENT ON PROCEDURE @extschema@.run_expiry(timestamptz, int) IS
     'Book an expire entry for every lot remainder expired at as_of; commits per batch; resumable.';
 
--- Runs in progress, readable from any session while the job commits batch by
--- batch.  A run whose backend is gone shows as interrupted.
+-- Is this run being executed right now?  Its backend must be alive, busy,
+-- and still in the statement that started the run (a run that ended in an
+-- error leaves its row 'running' but its backend moves on).  SECURITY
+-- DEFINER so that any reader sees other roles' backends in pg_stat_activity.
+CREATE FUNCTION @extschema@.job_is_running(run_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.job_run r
+        JOIN pg_stat_activity a ON a.pid = r.pid AND a.backend_start = r.backend_start
+        WHERE r.run_id = job_is_running.run_id AND r.state = 'running'
+          AND a.state = 'active' AND a.query_start <= r.started_at)
+$$;
+COMMENT ON FUNCTION @extschema@.job_is_running(bigint) IS
+    'Whether a batch-job run is being executed now (its backend is still in the CALL that started it).';
+
+-- Every run; a run marked running that no backend runs any more is failed.
+CREATE VIEW @extschema@.job_runs AS
+SELECT r.run_id, r.job, r.as_of, r.batch_size, r.started_at, r.updated_at, r.finished_at,
+       CASE WHEN r.state = 'running' AND NOT @extschema@.job_is_running(r.run_id) THEN 'failed'
+            ELSE r.state END AS state,
+       r.single_transaction, r.batches, r.items, r.amount, r.pid, r.run_by
+FROM @extschema@.job_run r;
+COMMENT ON VIEW @extschema@.job_runs IS 'Batch-job runs: state running, done or failed; counts updated after every committed batch.';
+
+-- Runs in progress, readable from any session while the job commits batch by batch.
 CREATE VIEW @extschema@.job_progress AS
 SELECT r.run_id, r.job, r.as_of, r.batch_size, r.started_at, r.updated_at,
        r.batches, r.items, r.amount,
        round(r.items / GREATEST(extract(epoch FROM r.updated_at - r.started_at), 0.001))::bigint
            AS items_per_second,
-       r.single_transaction, r.pid, r.run_by,
-       CASE WHEN a.pid IS NULL THEN 'interrupted' ELSE 'running' END AS state
+       r.single_transaction, r.pid, r.run_by
 FROM @extschema@.job_runs r
-LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = r.pid AND a.backend_start = r.backend_start
 WHERE r.state = 'running';
 COMMENT ON VIEW @extschema@.job_progress IS 'Batch jobs running now, updated after every committed batch.';

@@ -79,8 +79,8 @@ ly_member_load(int64 member_id, bool for_update, LyMember *m)
  * ------------------------------------------------------------------- */
 
 #define LOT_COLUMNS \
-	"SELECT lot_id, points, remaining, created_at, available_at, expires_at, qualifying_from" \
-	" FROM loyalty.points_lot"
+	"SELECT lot_id, points, remaining, created_at, available_at, expires_at, qualifying_from," \
+	" late_returned, late_returned_at FROM loyalty.points_lot"
 
 static LyPlan plan_lots_open = {
 	LOT_COLUMNS " WHERE member_id = $1 AND remaining > 0", 1, {INT8OID}
@@ -118,6 +118,8 @@ lot_from_row(LyLot *lot, uint64 row)
 	lot->expires_at = ly_col_timestamptz(row, 6, DT_NOEND);
 	lot->qualifying = !ly_col_is_null(row, 7);
 	lot->qualifying_from = ly_col_timestamptz(row, 7, DT_NOEND);
+	lot->late_returned = ly_col_int64(row, 8, 0);
+	lot->late_returned_at = ly_col_timestamptz(row, 9, DT_NOBEGIN);
 }
 
 void
@@ -172,6 +174,8 @@ ly_lot_add(LyMember *m, int64 points, TimestampTz created_at,
 	lot->points = points;
 	lot->remaining = points;
 	lot->move = points;
+	lot->move_order = ++m->moves;
+	lot->late_returned_at = DT_NOBEGIN;
 	lot->created_at = created_at;
 	lot->available_at = available_at;
 	lot->has_expiry = has_expiry;
@@ -228,8 +232,10 @@ lots_in_spend_order(LyMember *m)
 
 /* Change a lot's remainder as part of the entry being built. */
 void
-ly_lot_move(LyLot *lot, int64 delta)
+ly_lot_move(LyMember *m, LyLot *lot, int64 delta)
 {
+	if (lot->move == 0 && delta != 0)
+		lot->move_order = ++m->moves;
 	lot->remaining += delta;
 	lot->move += delta;
 	if (!lot->is_new)
@@ -266,7 +272,7 @@ ly_lots_consume(LyMember *m, TimestampTz at, int64 amount, int64 skip_lot_id)
 		if (lot->lot_id == skip_lot_id || lot->remaining <= 0 || !ly_lot_usable(lot, at))
 			continue;
 		take = Min(lot->remaining, amount - taken);
-		ly_lot_move(lot, -take);
+		ly_lot_move(m, lot, -take);
 		taken += take;
 	}
 	pfree(order);
@@ -341,7 +347,7 @@ ly_settle_debt(LyMember *m, TimestampTz from, TimestampTz at)
 	{
 		int64		pay = Min(order[i].lot->remaining, m->debt - paid);
 
-		ly_lot_move(order[i].lot, -pay);
+		ly_lot_move(m, order[i].lot, -pay);
 		paid += pay;
 		last_pay = order[i].pay_at;
 	}
@@ -441,10 +447,12 @@ static LyPlan plan_lot_insert = {
 };
 
 static LyPlan plan_lots_update = {
-	"UPDATE loyalty.points_lot l SET remaining = u.remaining"
-	" FROM unnest($2::int8[], $3::int8[]) AS u(lot_id, remaining)"
+	"UPDATE loyalty.points_lot l SET remaining = u.remaining, late_returned = u.late,"
+	" late_returned_at = u.late_at"
+	" FROM unnest($2::int8[], $3::int8[], $4::int8[], $5::timestamptz[])"
+	"  AS u(lot_id, remaining, late, late_at)"
 	" WHERE l.member_id = $1 AND l.lot_id = u.lot_id",
-	3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}
+	5, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID}
 };
 
 static LyPlan plan_entry_insert = {
@@ -455,15 +463,31 @@ static LyPlan plan_entry_insert = {
 		INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID}
 };
 
+/* An int8[] (or, with `type` TIMESTAMPTZOID, a timestamptz[]) of n values. */
 static Datum
-int8_array(int64 *values, int n)
+int8_array_of(int64 *values, int n, Oid type)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(values[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+	return PointerGetDatum(construct_array(elems, n, type, sizeof(int64),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+int8_array(int64 *values, int n)
+{
+	return int8_array_of(values, n, INT8OID);
+}
+
+static int
+lot_ptr_move_cmp(const void *pa, const void *pb)
+{
+	const LyLot *a = *(LyLot *const *) pa;
+	const LyLot *b = *(LyLot *const *) pb;
+
+	return a->move_order - b->move_order;
 }
 
 /* Write a new lot row. */
@@ -494,10 +518,14 @@ int64
 ly_entry_post(LyMember *m, LyEntry *e)
 {
 	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
-	int64	   *move_lots = palloc(sizeof(int64) * Max(m->nlots, 1));
-	int64	   *move_points = palloc(sizeof(int64) * Max(m->nlots, 1));
-	int64	   *upd_lots = palloc(sizeof(int64) * Max(m->nlots, 1));
-	int64	   *upd_remaining = palloc(sizeof(int64) * Max(m->nlots, 1));
+	int			cap = Max(m->nlots, 1);
+	LyLot	  **moved = palloc(sizeof(LyLot *) * cap);
+	int64	   *move_lots = palloc(sizeof(int64) * cap);
+	int64	   *move_points = palloc(sizeof(int64) * cap);
+	int64	   *upd_lots = palloc(sizeof(int64) * cap);
+	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
+	int64	   *upd_late = palloc(sizeof(int64) * cap);
+	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
 	int			nmoves = 0;
 	int			nupd = 0;
 	Datum		values[15];
@@ -511,27 +539,37 @@ ly_entry_post(LyMember *m, LyEntry *e)
 		LyLot	   *lot = &m->lots[i];
 
 		if (lot->move != 0)
-		{
-			move_lots[nmoves] = lot->lot_id;
-			move_points[nmoves] = lot->move;
-			nmoves++;
-		}
+			moved[nmoves++] = lot;
 		if (lot->is_new)
 			lot_insert(m, lot);
 		else if (lot->dirty)
 		{
 			upd_lots[nupd] = lot->lot_id;
 			upd_remaining[nupd] = lot->remaining;
+			upd_late[nupd] = lot->late_returned;
+			upd_late_at[nupd] = lot->late_returned_at;
 			nupd++;
 		}
-		lot->move = 0;
-		lot->is_new = false;
-		lot->dirty = false;
 	}
+	/* the entry lists its lots in the order it moved them */
+	qsort(moved, nmoves, sizeof(LyLot *), lot_ptr_move_cmp);
+	for (int i = 0; i < nmoves; i++)
+	{
+		move_lots[i] = moved[i]->lot_id;
+		move_points[i] = moved[i]->move;
+	}
+	for (int i = 0; i < m->nlots; i++)
+	{
+		m->lots[i].move = 0;
+		m->lots[i].is_new = false;
+		m->lots[i].dirty = false;
+	}
+	m->moves = 0;
 	if (nupd > 0)
 	{
-		Datum		uvalues[3] = {Int64GetDatum(m->member_id),
-		int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd)};
+		Datum		uvalues[5] = {Int64GetDatum(m->member_id),
+			int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd),
+			int8_array(upd_late, nupd), int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID)};
 
 		ly_exec(&plan_lots_update, uvalues, NULL, 0);
 	}

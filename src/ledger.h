@@ -18,6 +18,9 @@ typedef struct LyLot
 	int64		points;			/* original amount */
 	int64		remaining;
 	int64		move;			/* change made by the entry being built */
+	int			move_order;		/* when this entry first moved it (1, 2, ...) */
+	int64		late_returned;	/* given back after it expired, not yet booked */
+	TimestampTz late_returned_at;
 	TimestampTz created_at;
 	TimestampTz available_at;	/* DT_NOEND: pending */
 	TimestampTz expires_at;		/* meaningful only if has_expiry */
@@ -49,6 +52,7 @@ typedef struct LyMember
 	int			nlots;
 	int			maxlots;
 	bool		lots_loaded;
+	int			moves;			/* lots moved by the entry being built */
 } LyMember;
 
 /* The entry being built; lot moves are read from the lots' move fields. */
@@ -88,7 +92,7 @@ extern LyLot *ly_lot_fetch(LyMember *m, int64 lot_id);
 extern LyLot *ly_lot_add(LyMember *m, int64 points, TimestampTz created_at,
 						 TimestampTz available_at, bool has_expiry,
 						 TimestampTz expires_at, bool qualifying);
-extern void ly_lot_move(LyLot *lot, int64 delta);
+extern void ly_lot_move(LyMember *m, LyLot *lot, int64 delta);
 extern bool ly_lot_usable(const LyLot *lot, TimestampTz at);
 extern bool ly_lot_expired(const LyLot *lot, TimestampTz at);
 extern int64 ly_lots_usable_total(LyMember *m, TimestampTz at);

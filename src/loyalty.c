@@ -5,16 +5,20 @@
  */
 #include "loyalty.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_namespace.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -34,18 +38,31 @@ ly_namespace(void)
 	return get_namespace_oid("loyalty", false);
 }
 
-/* The extension's owner: the owner of its schema, who owns every table. */
+/*
+ * The extension's owner (pg_extension.extowner), who owns every table: the
+ * role the privileged section runs as.  Not the schema's owner, which could
+ * be a role that created the schema before the extension.
+ */
 Oid
 ly_owner(void)
 {
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			owner;
 
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(ly_namespace()));
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("loyalty"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for schema loyalty");
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"loyalty\" is not installed in this database")));
+	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return owner;
 }
 

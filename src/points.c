@@ -37,15 +37,17 @@ end_write(LyMember *m, TimestampTz at)
 	ly_member_save(m);
 }
 
-/* The same key with another amount: say which field differs. */
+/*
+ * The same key with another amount: say which field differs.  `key` names
+ * the key as the caller knows it, e.g. 'earn with source "order" and ref "42"'.
+ */
 static void
-key_conflict(const char *operation, const char *source, const char *ref,
-			 const LyKeyedEntry *prev, const char *field, int64 first, int64 now)
+key_conflict(const char *key, const LyKeyedEntry *prev, const char *field,
+			 int64 first, int64 now)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
-			 errmsg("%s with source \"%s\" and ref \"%s\" was already recorded with a different %s",
-					operation, source, ref, field),
+			 errmsg("%s was already recorded with a different %s", key, field),
 			 errdetail("Entry " INT64_FORMAT " has %s " INT64_FORMAT "; this call has " INT64_FORMAT ".",
 					   prev->entry_id, field, first, now),
 			 errhint("Use a new ref for a new operation.")));
@@ -85,6 +87,7 @@ ly_earn(PG_FUNCTION_ARGS)
 	TimestampTz expires_at = DT_NOEND;
 	TimestampTz available_at = at;
 	bool		has_expiry;
+	bool		expiry_given;
 	LyCall		call;
 	LyMember	m;
 	LyKeyedEntry prev;
@@ -94,7 +97,8 @@ ly_earn(PG_FUNCTION_ARGS)
 
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
-	has_expiry = opt_instant(fcinfo, 4, &expires_at);
+	expiry_given = opt_instant(fcinfo, 4, &expires_at);
+	has_expiry = expiry_given;
 	if (opt_instant(fcinfo, 5, &available_at))
 	{
 		if (available_at == DT_NOBEGIN)
@@ -111,17 +115,19 @@ ly_earn(PG_FUNCTION_ARGS)
 	if (ly_find_keyed(member_id, "earn", source, ref, &prev))
 	{
 		if (prev.points != points)
-			key_conflict("earn", source, ref, &prev, "points", prev.points, points);
+			key_conflict(psprintf("earn with source \"%s\" and ref \"%s\"", source, ref),
+						 &prev, "points", prev.points, points);
 		ly_leave(&call);
 		PG_RETURN_INT64(prev.entry_id);
 	}
-	if (!has_expiry)
+	if (!expiry_given)
 		expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
-	else if (expires_at <= available_at)
+	else if (has_expiry && expires_at <= available_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_INVALID_LOT_TIMES),
 				 errmsg("expires_at (%s) must be later than the instant the points become available (%s)",
-						timestamptz_to_str(expires_at), timestamptz_to_str(available_at))));
+						pstrdup(timestamptz_to_str(expires_at)),
+						pstrdup(timestamptz_to_str(available_at)))));
 
 	ly_begin_write(&m, at);
 	ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
@@ -161,7 +167,8 @@ ly_spend(PG_FUNCTION_ARGS)
 	if (ly_find_keyed(member_id, "spend", source, ref, &prev))
 	{
 		if (prev.points != -points)
-			key_conflict("spend", source, ref, &prev, "points", -prev.points, points);
+			key_conflict(psprintf("spend with source \"%s\" and ref \"%s\"", source, ref),
+						 &prev, "points", -prev.points, points);
 		ly_leave(&call);
 		PG_RETURN_INT64(prev.entry_id);
 	}
@@ -198,7 +205,7 @@ static LyPlan plan_originals = {
 	" WHERE member_id = $1 AND source = $2 AND ref = $3"
 	" AND operation = ANY (ARRAY['earn','spend'])"
 	" AND operation = ANY (ARRAY['earn','spend','adjust','transfer'])"
-	" ORDER BY operation",
+	" ORDER BY operation DESC",		/* the spend first: see ly_reverse */
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
 
@@ -305,7 +312,7 @@ reverse_earn(LyMember *m, const Original *orig, const PriorReversals *prior,
 		else
 		{
 			from_lot = Min(lot->remaining, amount);
-			ly_lot_move(lot, -from_lot);
+			ly_lot_move(m, lot, -from_lot);
 		}
 	}
 	ly_exec(&plan_lot_expired_total, values, NULL, 1);
@@ -331,14 +338,22 @@ reverse_earn(LyMember *m, const Original *orig, const PriorReversals *prior,
 
 /*
  * Undo `amount` more of a spend: give points back to the lots they came
- * from, last taken first, with their own expiry (an expired lot expires them
- * again; run_expiry books it).
+ * from, last taken first, with their own expiry.  Points given back to a lot
+ * that has expired first pay what the member owes (in a 'settle' entry: they
+ * are points the member held when a clawback made the debt, so the order of
+ * two refunds does not change the outcome); the rest expire again at once and
+ * the next run_expiry books them as of now.
  */
 static int64
 reverse_spend(LyMember *m, const Original *orig, const PriorReversals *prior,
 			  int64 amount, const char *source, const char *ref, TimestampTz at)
 {
 	int64		left = amount;
+	int64		repaid = 0;
+	LyLot	  **paying = palloc(sizeof(LyLot *) * Max(orig->nmoves, 1));
+	int64	   *paid = palloc(sizeof(int64) * Max(orig->nmoves, 1));
+	int			npaying = 0;
+	int64		entry_id;
 	LyEntry		entry;
 
 	for (int i = orig->nmoves - 1; i >= 0 && left > 0; i--)
@@ -358,8 +373,21 @@ reverse_spend(LyMember *m, const Original *orig, const PriorReversals *prior,
 		if (lot == NULL)
 			elog(ERROR, "lot " INT64_FORMAT " of entry " INT64_FORMAT " is missing",
 				 orig->lots[i], orig->entry_id);
-		ly_lot_move(lot, give);
+		ly_lot_move(m, lot, give);
 		left -= give;
+		if (ly_lot_expired(lot, at))
+		{
+			int64		to_debt = Min(give, m->debt - repaid);
+
+			if (to_debt > 0)
+			{
+				paying[npaying] = lot;
+				paid[npaying++] = to_debt;
+				repaid += to_debt;
+			}
+			lot->late_returned += give - to_debt;
+			lot->late_returned_at = Max(lot->late_returned_at, at);
+		}
 	}
 	if (left != 0)
 		elog(ERROR, "spend " INT64_FORMAT " cannot give back " INT64_FORMAT " points",
@@ -369,7 +397,17 @@ reverse_spend(LyMember *m, const Original *orig, const PriorReversals *prior,
 	entry.has_reverses = true;
 	entry.reverses = orig->entry_id;
 	entry.covers = amount;
-	return ly_entry_post(m, &entry);
+	entry_id = ly_entry_post(m, &entry);
+
+	if (repaid > 0)
+	{
+		for (int i = 0; i < npaying; i++)
+			ly_lot_move(m, paying[i], -paid[i]);
+		ly_entry_init(&entry, "settle", "debt", "settle", at);
+		entry.debt_delta = -repaid;
+		ly_entry_post(m, &entry);
+	}
+	return entry_id;
 }
 
 Datum
@@ -430,6 +468,11 @@ ly_reverse(PG_FUNCTION_ARGS)
 		originals[i].qualifying = ly_col_bool(i, 6, false);
 	}
 
+	/*
+	 * An order that earned and spent is undone spend first: the points it
+	 * spent go back to their lots before the earn's lot is taken back, so the
+	 * earn finds its own points rather than turning them into debt.
+	 */
 	for (uint64 i = 0; i < n; i++)
 	{
 		Original   *orig = &originals[i];
@@ -498,7 +541,8 @@ ly_adjust(PG_FUNCTION_ARGS)
 	if (ly_find_keyed(member_id, "adjust", reason, ref, &prev))
 	{
 		if (prev.points != delta)
-			key_conflict("adjust", reason, ref, &prev, "delta", prev.points, delta);
+			key_conflict(psprintf("adjust with reason \"%s\" and ref \"%s\"", reason, ref),
+						 &prev, "delta", prev.points, delta);
 		ly_leave(&call);
 		PG_RETURN_INT64(prev.entry_id);
 	}
@@ -586,9 +630,11 @@ ly_transfer_points(PG_FUNCTION_ARGS)
 	if (ly_find_keyed(from_id, "transfer", "transfer", ref, &prev))
 	{
 		if (prev.counterparty != to_id)
-			key_conflict("transfer", "transfer", ref, &prev, "to_member", prev.counterparty, to_id);
+			key_conflict(psprintf("transfer from member " INT64_FORMAT " with ref \"%s\"", from_id, ref),
+						 &prev, "to_member", prev.counterparty, to_id);
 		if (prev.points != -points)
-			key_conflict("transfer", "transfer", ref, &prev, "points", -prev.points, points);
+			key_conflict(psprintf("transfer from member " INT64_FORMAT " with ref \"%s\"", from_id, ref),
+						 &prev, "points", -prev.points, points);
 		ly_leave(&call);
 		PG_RETURN_INT64(prev.entry_id);
 	}

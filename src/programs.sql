@@ -56,8 +56,8 @@ BEGIN
             WHEN 'pending_days' THEN
                 IF NOT @extschema@._is_int_between(v, 0, 3650) THEN problem := 'an integer from 0 to 3650'; END IF;
             WHEN 'point_value' THEN
-                IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric < 0 THEN
-                    problem := 'a number of minor units, 0 or more, or null';
+                IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0 AND 1000000 THEN
+                    problem := 'a number of minor units from 0 to 1000000, or null';
                 END IF;
             WHEN 'tier_basis' THEN
                 IF NOT v <@ '["lifetime_points", "rolling_12m_points", "rolling_12m_spend"]'::jsonb
@@ -125,6 +125,9 @@ BEGIN
             MESSAGE = format('invalid program code "%s"', code),
             DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
     END IF;
+    IF btrim(name) = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'name must not be empty';
+    END IF;
     IF currency !~ '^[A-Z]{3}$' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid currency "%s"', currency),
@@ -161,7 +164,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p @extschema@.program := @extschema@._program(program);
+    p @extschema@.program := @extschema@._program_row(program);
     merged jsonb;
 BEGIN
     SELECT * INTO p FROM @extschema@.program WHERE program_id = p.program_id FOR UPDATE;
@@ -172,6 +175,12 @@ BEGIN
             MESSAGE = format('settings key "member_ids" of program "%s" cannot change: it has members', program);
     END IF;
     UPDATE @extschema@.program SET settings = merged WHERE program_id = p.program_id;
+    -- Members who owe points show a negative balance or not: empty their read
+    -- cache window so the next read recomputes it.
+    IF merged -> 'allow_negative' IS DISTINCT FROM p.settings -> 'allow_negative' THEN
+        UPDATE @extschema@.member m SET cache_until = m.last_entry_at
+        WHERE m.program_id = p.program_id AND m.debt > 0 AND m.last_entry_at IS NOT NULL;
+    END IF;
     PERFORM @extschema@._audit(caller, p.program_id, 'update_program', program,
         jsonb_build_object('before', p.settings, 'after', merged));
 END
@@ -194,7 +203,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p @extschema@.program := @extschema@._program(program);
+    p @extschema@.program := @extschema@._program_row(program);
     id bigint;
 BEGIN
     PERFORM @extschema@._require(external_id, 'external_id'), @extschema@._require(joined_at, 'joined_at'),
@@ -228,7 +237,7 @@ BEGIN
                 MESSAGE = format('member id %s is already used by another programme', id);
         END IF;
     ELSE
-        id := nextval('@extschema@.member_id_seq');
+        id := nextval('@extschema@.member_id_seq');   -- may be taken by an application id: see below
     END IF;
 
     -- Two sessions enrolling the same customer: the second waits on the key and returns its id.
@@ -250,8 +259,17 @@ BEGIN
                 MESSAGE = format('member id %s is already used by another programme', id);
         END;
     ELSE
-        INSERT INTO @extschema@.member (member_id, program_id, external_id, joined_at, birthday, attrs)
-        VALUES (id, p.program_id, external_id, joined_at, birthday, attrs);
+        -- Member ids are unique in the database: skip ids that application-id
+        -- programmes already use.
+        LOOP
+            INSERT INTO @extschema@.member (member_id, program_id, external_id, joined_at, birthday, attrs)
+            VALUES (id, p.program_id, external_id, joined_at, birthday, attrs)
+            ON CONFLICT (member_id) DO NOTHING;
+            EXIT WHEN FOUND;
+            id := nextval('@extschema@.member_id_seq');
+            UPDATE @extschema@.customer_key k SET member_id = id
+            WHERE k.external_id = _enroll.external_id AND k.program_id = p.program_id;
+        END LOOP;
     END IF;
     RETURN id;
 END
@@ -270,7 +288,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p @extschema@.program := @extschema@._program(program);
+    p @extschema@.program := @extschema@._program_row(program);
 BEGIN
     PERFORM @extschema@._require(external_id, 'external_id');
     RETURN (SELECT k.member_id FROM @extschema@.customer_key k
@@ -329,6 +347,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM @extschema@._member_exists(member), @extschema@._require(tag, 'tag');
+    IF tag = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'tag must not be empty';
+    END IF;
     DELETE FROM @extschema@.member_tag t WHERE t.member_id = _untag_member.member AND t.tag = _untag_member.tag;
 END
 $$;

@@ -5,6 +5,20 @@
 -- co-located by member; programme catalogues are small reference tables;
 -- the customer-key directory is keyed by (external_id, program_id).
 
+-- Refuse a schema "loyalty" that another role created beforehand: its owner
+-- could drop or add objects among the extension's.
+DO $guard$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+               WHERE n.nspname OPERATOR(pg_catalog.=) '@extschema@'
+                 AND n.nspowner OPERATOR(pg_catalog.<>)
+                     (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)) THEN
+        RAISE EXCEPTION 'schema "@extschema@" already exists and is owned by another role'
+            USING HINT = 'Drop that schema, or create the extension as its owner.';
+    END IF;
+END
+$guard$;
+
 -- Group roles are cluster-wide: create them when missing, never drop them.
 DO $roles$
 BEGIN
@@ -80,6 +94,7 @@ CREATE TABLE @extschema@.member_tag (
     tagged_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (member_id, tag)
 );
+COMMENT ON TABLE @extschema@.member_tag IS 'Tags on members (for audiences and reports).';
 
 -- Points ledger -------------------------------------------------------------
 
@@ -119,13 +134,17 @@ COMMENT ON TABLE @extschema@.points_entry IS 'The points ledger: append-only; a 
 
 CREATE TABLE @extschema@.points_lot (
     member_id       bigint NOT NULL,
-    lot_id          bigint NOT NULL,             -- the entry that created it
+    lot_id          bigint NOT NULL,             -- from entry_id_seq; the creating entry lists it in lots[]
     points          bigint NOT NULL CHECK (points OPERATOR(pg_catalog.>) 0),
     remaining       bigint NOT NULL CHECK (remaining OPERATOR(pg_catalog.>=) 0),
     created_at      timestamptz NOT NULL,
     available_at    timestamptz NOT NULL,        -- 'infinity': pending
     expires_at      timestamptz,                 -- NULL: never
     qualifying_from timestamptz,                 -- counts towards tiers from then (NULL: never)
+    -- points given back (spend reversal) after the lot expired: expired again
+    -- at once, booked by the next run_expiry as of late_returned_at
+    late_returned   bigint NOT NULL DEFAULT 0,
+    late_returned_at timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (member_id, lot_id),
     FOREIGN KEY (member_id) REFERENCES @extschema@.member
 );
@@ -136,7 +155,7 @@ COMMENT ON TABLE @extschema@.points_lot IS 'Points held in lots: each with its a
 
 -- Jobs and audit --------------------------------------------------------------
 
-CREATE TABLE @extschema@.job_runs (
+CREATE TABLE @extschema@.job_run (
     run_id        bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.job_run_id_seq'),
     job           text NOT NULL,
     as_of         timestamptz NOT NULL,
@@ -154,7 +173,7 @@ CREATE TABLE @extschema@.job_runs (
     backend_start timestamptz,
     run_by        name NOT NULL DEFAULT CURRENT_USER
 );
-COMMENT ON TABLE @extschema@.job_runs IS 'One row per batch-job run; updated after every committed batch.';
+COMMENT ON TABLE @extschema@.job_run IS 'One row per batch-job run; updated after every committed batch (read it through the job_runs view).';
 
 CREATE TABLE @extschema@.audit_log (
     audit_id   bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.audit_id_seq'),
@@ -174,7 +193,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.member', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_tag', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_entry', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_lot', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_run', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.member_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.entry_id_seq', '');

@@ -3,14 +3,14 @@
 
 CREATE FUNCTION @extschema@.verify(program text DEFAULT NULL)
 RETURNS TABLE(check_name text, ok boolean, detail text)
-LANGUAGE C VOLATILE
+LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'ly_call_internal';
 COMMENT ON FUNCTION @extschema@.verify(text) IS
     'Recompute balances, lots and debts from the ledger (one programme, or all) and report any difference.';
 
 CREATE FUNCTION @extschema@._verify(caller oid, program text)
 RETURNS TABLE(check_name text, ok boolean, detail text)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -20,19 +20,18 @@ DECLARE
     lots bigint;
 BEGIN
     IF program IS NOT NULL THEN
-        pid := (@extschema@._program(program)).program_id;
+        pid := (@extschema@._program_row(program)).program_id;
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.loyalty_verify_members (member_id bigint PRIMARY KEY) ON COMMIT DROP;
-    TRUNCATE pg_temp.loyalty_verify_members;
-    INSERT INTO pg_temp.loyalty_verify_members
-        SELECT m.member_id FROM @extschema@.member m WHERE pid IS NULL OR m.program_id = pid;
-    SELECT count(*) INTO members FROM pg_temp.loyalty_verify_members;
-    SELECT count(*) INTO lots FROM @extschema@.points_lot l JOIN pg_temp.loyalty_verify_members s USING (member_id);
+    -- No temporary tables here: one made beforehand by the caller, with a
+    -- trigger, would run the caller's code with the owner's rights.
+    SELECT count(*) INTO members FROM @extschema@.member m WHERE pid IS NULL OR m.program_id = pid;
+    SELECT count(*) INTO lots FROM @extschema@.points_lot l
+    JOIN @extschema@.member m USING (member_id) WHERE pid IS NULL OR m.program_id = pid;
 
     RETURN QUERY
     WITH bad AS (
         SELECT m.member_id, m.booked, COALESCE(sum(e.points), 0) AS ledger
-        FROM @extschema@.member m JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.member m JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         LEFT JOIN @extschema@.points_entry e ON e.member_id = m.member_id
         GROUP BY m.member_id, m.booked
         HAVING m.booked <> COALESCE(sum(e.points), 0))
@@ -46,7 +45,7 @@ BEGIN
     RETURN QUERY
     WITH bad AS (
         SELECT m.member_id, m.booked, COALESCE(sum(l.remaining), 0) - m.debt AS held
-        FROM @extschema@.member m JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.member m JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         LEFT JOIN @extschema@.points_lot l ON l.member_id = m.member_id
         GROUP BY m.member_id, m.booked, m.debt
         HAVING m.booked <> COALESCE(sum(l.remaining), 0) - m.debt)
@@ -60,12 +59,12 @@ BEGIN
     RETURN QUERY
     WITH moves AS (
         SELECT e.member_id, u.lot_id, sum(u.moved) AS moved
-        FROM @extschema@.points_entry e JOIN pg_temp.loyalty_verify_members s USING (member_id),
+        FROM @extschema@.points_entry e JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id),
              unnest(e.lots, e.lot_points) AS u(lot_id, moved)
         GROUP BY e.member_id, u.lot_id),
     bad AS (
         SELECT COALESCE(l.lot_id, mv.lot_id) AS lot_id, l.remaining, mv.moved
-        FROM (SELECT l.* FROM @extschema@.points_lot l JOIN pg_temp.loyalty_verify_members s USING (member_id)) l
+        FROM (SELECT l.* FROM @extschema@.points_lot l JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)) l
         FULL JOIN moves mv ON mv.member_id = l.member_id AND mv.lot_id = l.lot_id
         WHERE l.remaining IS DISTINCT FROM mv.moved)
     SELECT 'points: every lot remainder equals the sum of its moves', count(*) = 0,
@@ -79,13 +78,13 @@ BEGIN
     SELECT 'points: no lot below zero or above its original points', count(*) = 0,
            CASE WHEN count(*) = 0 THEN format('%s lots within bounds', lots)
                 ELSE format('%s lots out of bounds, e.g. lot %s', count(*), min(l.lot_id)) END
-    FROM @extschema@.points_lot l JOIN pg_temp.loyalty_verify_members s USING (member_id)
+    FROM @extschema@.points_lot l JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
     WHERE l.remaining < 0 OR l.remaining > l.points;
 
     RETURN QUERY
     WITH bad AS (
         SELECT m.member_id, m.debt, COALESCE(sum(e.debt_delta), 0) AS ledger
-        FROM @extschema@.member m JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.member m JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         LEFT JOIN @extschema@.points_entry e ON e.member_id = m.member_id
         GROUP BY m.member_id, m.debt
         HAVING m.debt <> COALESCE(sum(e.debt_delta), 0) OR m.debt < 0)
@@ -102,12 +101,12 @@ BEGIN
                sum(CASE WHEN e.operation = 'earn' THEN e.points
                         WHEN e.operation = 'reverse' AND o.operation = 'earn' THEN -e.covers
                         ELSE 0 END) AS total
-        FROM @extschema@.points_entry e JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.points_entry e JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         LEFT JOIN @extschema@.points_entry o ON o.member_id = e.member_id AND o.entry_id = e.reverses
         GROUP BY e.member_id),
     bad AS (
         SELECT m.member_id, m.lifetime_earned, COALESCE(x.total, 0) AS total
-        FROM @extschema@.member m JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.member m JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         LEFT JOIN earned x ON x.member_id = m.member_id
         WHERE m.lifetime_earned <> COALESCE(x.total, 0))
     SELECT 'points: lifetime earned equals earnings less their reversals', count(*) = 0,
@@ -118,7 +117,7 @@ BEGIN
     RETURN QUERY
     WITH bad AS (
         SELECT o.entry_id
-        FROM @extschema@.points_entry r JOIN pg_temp.loyalty_verify_members s USING (member_id)
+        FROM @extschema@.points_entry r JOIN (SELECT sm.member_id FROM @extschema@.member sm WHERE pid IS NULL OR sm.program_id = pid) s USING (member_id)
         JOIN @extschema@.points_entry o ON o.member_id = r.member_id AND o.entry_id = r.reverses
         GROUP BY o.entry_id, o.points
         HAVING sum(r.covers) > abs(o.points))
