@@ -188,6 +188,7 @@ FROM loyalty.points_entry WHERE member_id = :m4 AND operation = 'expire';
 SELECT min(booked) >= 0 AS booked_never_negative
 FROM (SELECT sum(points) OVER (ORDER BY at, entry_id) AS booked
       FROM loyalty.points_entry WHERE member_id = :m4) AS s;
+SELECT at, points FROM loyalty.points_entry WHERE member_id = :m4 AND operation = 'expire' ORDER BY at;
 SELECT t, loyalty.points(:m4, t) AS points, (loyalty.balance(:m4, t)).available
 FROM unnest(ARRAY['2026-03-05 00:00+00', '2026-03-06 00:00+00']::timestamptz[]) AS t;
 -- a second run books nothing more
@@ -322,7 +323,63 @@ FROM unnest(ARRAY['2026-01-02 00:00+00', '2026-01-03 00:00+00', '2026-01-10 00:0
 SELECT * FROM pg_temp.lots(:n1);
 
 --------------------------------------------------------------------------
+-- 7. an order that earned and spent is undone spend first
+--------------------------------------------------------------------------
+-- The spend took the promo (expiring 03-01) and the order's own points; undoing
+-- the spend first gives each lot its points back, then the earn takes back its
+-- own lot: the promo keeps its expiry.
+SELECT loyalty.enroll('prg_reverse_1', '82020', '2026-01-01') AS m20 \gset
+SELECT loyalty.earn(:m20, 50, 'promo', 'X', expires_at => '2026-03-01 00:00+00', at => '2026-01-02 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.earn(:m20, 100, 'order', 'O1', at => '2026-01-10 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.spend(:m20, 150, 'order', 'O1', at => '2026-01-10 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.reverse(:m20, 'order', 'O1', at => '2026-01-11 00:00+00') IS NOT NULL AS ok;
+SELECT * FROM pg_temp.hist(:m20) WHERE operation <> 'earn';
+SELECT * FROM pg_temp.lots(:m20);
+SELECT t, loyalty.points(:m20, t) AS points, b.debt
+FROM unnest(ARRAY['2026-01-11 00:00+00', '2026-03-01 00:00+00']::timestamptz[]) AS t,
+     LATERAL loyalty.balance(:m20, t) AS b;
+
+--------------------------------------------------------------------------
+-- 8. the order of two refunds does not change the outcome
+--------------------------------------------------------------------------
+-- A promo of 100 expiring 05-01; 40 of it spent on order SO-20; after 05-01
+-- both are refunded, in one order for one member and the other for another.
+SELECT loyalty.enroll('prg_reverse_1', '82021', '2026-01-01') AS r1 \gset
+SELECT loyalty.enroll('prg_reverse_1', '82022', '2026-01-01') AS r2 \gset
+SELECT loyalty.earn(m, 100, 'promo', 'P', expires_at => '2026-05-01 00:00+00', at => '2026-04-01 00:00+00') IS NOT NULL AS ok
+FROM unnest(ARRAY[:r1, :r2]::bigint[]) AS m;
+SELECT loyalty.spend(m, 40, 'order', 'SO-20', at => '2026-04-02 00:00+00') IS NOT NULL AS ok
+FROM unnest(ARRAY[:r1, :r2]::bigint[]) AS m;
+-- member 82021: the promo first, then the order
+SELECT loyalty.reverse(:r1, 'promo', 'P', at => '2026-05-10 00:00+00') IS NOT NULL AS ok;
+SELECT (loyalty.balance(:r1, '2026-05-10 00:00+00')).debt AS debt_between;
+SELECT loyalty.reverse(:r1, 'order', 'SO-20', at => '2026-05-11 00:00+00') IS NOT NULL AS ok;
+-- member 82022: the order first, then the promo
+SELECT loyalty.reverse(:r2, 'order', 'SO-20', at => '2026-05-10 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.reverse(:r2, 'promo', 'P', at => '2026-05-11 00:00+00') IS NOT NULL AS ok;
+SELECT m - 82000 AS member, b.*
+FROM unnest(ARRAY[:r1, :r2]::bigint[]) AS m, LATERAL loyalty.balance(m, '2026-05-12 00:00+00') AS b;
+SELECT * FROM pg_temp.hist(:r1) WHERE at >= '2026-05-10';
+SELECT * FROM pg_temp.hist(:r2) WHERE at >= '2026-05-10';
+
+--------------------------------------------------------------------------
+-- 9. switching allow_negative shows the debt the other way at once
+--------------------------------------------------------------------------
+SELECT loyalty.create_program('prg_reverse_switch', 'Reverse: switch', 'CNY',
+                              '{"member_ids": "application"}') IS NOT NULL AS created;
+SELECT loyalty.enroll('prg_reverse_switch', '82201', '2026-01-01') AS w1 \gset
+SELECT loyalty.earn(:w1, 100, 'order', 'W1', at => '2026-01-01 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.spend(:w1, 100, 'shop', 'W0', at => '2026-01-02 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.reverse(:w1, 'order', 'W1', at => '2026-01-03 00:00+00') IS NOT NULL AS ok;
+SELECT loyalty.points(:w1, '2026-01-04 00:00+00') AS points, (loyalty.balance(:w1, '2026-01-04 00:00+00')).debt;
+SELECT loyalty.update_program('prg_reverse_switch', '{"allow_negative": true}');
+SELECT loyalty.points(:w1, '2026-01-04 00:00+00') AS points, (loyalty.balance(:w1, '2026-01-04 00:00+00')).debt;
+SELECT loyalty.update_program('prg_reverse_switch', '{"allow_negative": false}');
+SELECT loyalty.points(:w1, '2026-01-04 00:00+00') AS points, (loyalty.balance(:w1, '2026-01-04 00:00+00')).debt;
+
+--------------------------------------------------------------------------
 -- every booked figure agrees with the ledger
 --------------------------------------------------------------------------
 SELECT * FROM loyalty.verify('prg_reverse_1');
 SELECT * FROM loyalty.verify('prg_reverse_neg');
+SELECT * FROM loyalty.verify('prg_reverse_switch');

@@ -26,6 +26,17 @@ ORDER BY rolname;
 DROP EXTENSION loyalty;
 SELECT count(*) AS roles_left FROM pg_roles
 WHERE rolname IN ('loyalty_admin', 'loyalty_app', 'loyalty_reader');
+-- A schema "loyalty" created beforehand by another role is refused: its
+-- owner could drop or add objects among the extension's.
+-- (DROP EXTENSION leaves the schema itself: it is not a member.)
+DROP SCHEMA loyalty;
+CREATE ROLE regress_ly_squatter;
+CREATE SCHEMA loyalty AUTHORIZATION regress_ly_squatter;
+\set VERBOSITY terse
+CREATE EXTENSION loyalty;
+\set VERBOSITY default
+DROP SCHEMA loyalty;
+DROP ROLE regress_ly_squatter;
 CREATE EXTENSION loyalty;
 SELECT count(*) AS roles_now FROM pg_roles
 WHERE rolname IN ('loyalty_admin', 'loyalty_app', 'loyalty_reader');
@@ -35,7 +46,7 @@ SELECT p.oid::regprocedure AS routine_without_comment
 FROM pg_proc p
 WHERE p.pronamespace = 'loyalty'::regnamespace
   AND obj_description(p.oid, 'pg_proc') IS NULL
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Violations: routines of the schema that are not members of the extension.
 SELECT p.oid::regprocedure AS routine_not_in_extension
@@ -45,7 +56,7 @@ WHERE p.pronamespace = 'loyalty'::regnamespace
                   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                     AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
                     AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'loyalty'))
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Violations: SECURITY DEFINER routines whose search_path is not pinned, or
 -- pinned without pg_temp last (an unlisted pg_temp is searched first).
@@ -56,14 +67,14 @@ FROM pg_proc p
 WHERE p.pronamespace = 'loyalty'::regnamespace AND p.prosecdef
   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c(setting)
                   WHERE c.setting ~ '^search_path=pg_catalog, *(.*, *)?pg_temp$')
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Violations: PUBLIC may execute a routine of the schema.
 SELECT p.oid::regprocedure AS routine_executable_by_public
 FROM pg_proc p, aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
 WHERE p.pronamespace = 'loyalty'::regnamespace
   AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Violations: an internal (_-prefixed) routine executable by any role but
 -- its owner (they are reached only through the C trampoline, src/api.c).
@@ -72,7 +83,7 @@ FROM pg_proc p
 CROSS JOIN (VALUES ('loyalty_app'), ('loyalty_admin'), ('loyalty_reader')) AS r(rolname)
 WHERE p.pronamespace = 'loyalty'::regnamespace AND p.proname LIKE '\_%'
   AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
-ORDER BY 1::text, 2;
+ORDER BY p.oid::regprocedure::text, 2;
 
 -- Who may execute each public routine.
 SELECT p.oid::regprocedure AS routine,
@@ -81,7 +92,7 @@ SELECT p.oid::regprocedure AS routine,
        has_function_privilege('loyalty_reader', p.oid, 'EXECUTE') AS reader
 FROM pg_proc p
 WHERE p.pronamespace = 'loyalty'::regnamespace AND p.proname NOT LIKE '\_%'
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Violations: a role other than the owner (or PUBLIC) may write a relation
 -- of the schema.
