@@ -26,11 +26,12 @@ COMMENT ON FUNCTION @extschema@.job_is_running(bigint) IS
 
 -- Every run; a run marked running that no backend runs any more is failed.
 CREATE VIEW @extschema@.job_runs AS
-SELECT r.run_id, r.job, r.as_of, r.batch_size, r.started_at, r.updated_at, r.finished_at,
-       CASE WHEN r.state = 'running' AND NOT @extschema@.job_is_running(r.run_id) THEN 'failed'
-            ELSE r.state END AS state,
+SELECT r.run_id, r.job, r.as_of, r.batch_size, r.started_at, r.updated_at,
+       CASE WHEN f.failed THEN r.updated_at ELSE r.finished_at END AS finished_at,
+       CASE WHEN f.failed THEN 'failed' ELSE r.state END AS state,
        r.single_transaction, r.batches, r.items, r.amount, r.pid, r.run_by
-FROM @extschema@.job_run r;
+FROM @extschema@.job_run r
+CROSS JOIN LATERAL (SELECT r.state = 'running' AND NOT @extschema@.job_is_running(r.run_id) AS failed) f;
 COMMENT ON VIEW @extschema@.job_runs IS 'Batch-job runs: state running, done or failed; counts updated after every committed batch.';
 
 -- Runs in progress, readable from any session while the job commits batch by batch.

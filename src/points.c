@@ -201,7 +201,7 @@ typedef struct Original
 } Original;
 
 static LyPlan plan_originals = {
-	"SELECT entry_id, operation, points, lots, lot_points, qualifying FROM loyalty.points_entry"
+	"SELECT entry_id, operation, points, lots, lot_points, qualifying, at FROM loyalty.points_entry"
 	" WHERE member_id = $1 AND source = $2 AND ref = $3"
 	" AND operation = ANY (ARRAY['earn','spend'])"
 	" AND operation = ANY (ARRAY['earn','spend','adjust','transfer'])"
@@ -385,8 +385,11 @@ reverse_spend(LyMember *m, const Original *orig, const PriorReversals *prior,
 				paid[npaying++] = to_debt;
 				repaid += to_debt;
 			}
-			lot->late_returned += give - to_debt;
-			lot->late_returned_at = Max(lot->late_returned_at, at);
+			if (give > to_debt)
+			{
+				lot->late_returned += give - to_debt;
+				lot->late_returned_at = Max(lot->late_returned_at, at);
+			}
 		}
 	}
 	if (left != 0)
@@ -436,7 +439,6 @@ ly_reverse(PG_FUNCTION_ARGS)
 
 	ly_enter(&call);
 	ly_member_load(member_id, true, &m);
-	ly_begin_write(&m, at);
 
 	values[0] = Int64GetDatum(member_id);
 	values[1] = CStringGetTextDatum(source);
@@ -466,7 +468,14 @@ ly_reverse(PG_FUNCTION_ARGS)
 		originals[i].lots = array_to_int64s(ly_col_datum(i, 4, &isnull), &originals[i].nmoves);
 		originals[i].lot_points = array_to_int64s(ly_col_datum(i, 5, &isnull), &originals[i].nmoves);
 		originals[i].qualifying = ly_col_bool(i, 6, false);
+		/*
+		 * A reversal cannot happen before what it reverses: a refund whose
+		 * transaction began (at => now()) before the order committed is
+		 * dated at the order's entry, as earn dates availability.
+		 */
+		at = Max(at, ly_col_timestamptz(i, 7, at));
 	}
+	ly_begin_write(&m, at);
 
 	/*
 	 * An order that earned and spent is undone spend first: the points it

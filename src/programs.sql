@@ -178,6 +178,10 @@ BEGIN
     -- Members who owe points show a negative balance or not: empty their read
     -- cache window so the next read recomputes it.
     IF merged -> 'allow_negative' IS DISTINCT FROM p.settings -> 'allow_negative' THEN
+        -- lock them in member id order, the order every ledger write uses
+        PERFORM 1 FROM @extschema@.member m
+        WHERE m.program_id = p.program_id AND m.debt > 0 AND m.last_entry_at IS NOT NULL
+        ORDER BY m.member_id FOR UPDATE;
         UPDATE @extschema@.member m SET cache_until = m.last_entry_at
         WHERE m.program_id = p.program_id AND m.debt > 0 AND m.last_entry_at IS NOT NULL;
     END IF;

@@ -14,7 +14,8 @@ BEGIN
                  AND n.nspowner OPERATOR(pg_catalog.<>)
                      (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)) THEN
         RAISE EXCEPTION 'schema "@extschema@" already exists and is owned by another role'
-            USING HINT = 'Drop that schema, or create the extension as its owner.';
+            USING ERRCODE = 'duplicate_schema',
+                  HINT = 'Drop that schema, or create the extension as its owner.';
     END IF;
 END
 $guard$;
