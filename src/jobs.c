@@ -104,11 +104,16 @@ call_is_atomic(FunctionCallInfo fcinfo)
  * run_expiry(as_of, batch_size)
  * ------------------------------------------------------------------- */
 
+/*
+ * The members after `after` ($3) owning the next `batch_size` expired lots,
+ * in member id order: a batch then locks as few members as its lots allow
+ * (lots taken in expiry order would spread one batch over many members).
+ */
 static LyPlan plan_expiring_members = {
 	"SELECT DISTINCT member_id FROM (SELECT member_id FROM loyalty.points_lot"
-	" WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1"
-	" ORDER BY expires_at LIMIT $2) s ORDER BY member_id",
-	2, {TIMESTAMPTZOID, INT4OID}
+	" WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1 AND member_id > $3"
+	" ORDER BY member_id LIMIT $2) s ORDER BY member_id",
+	3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 };
 
 /* Post one 'expire' entry taking `amount` from `lot`, dated `at`. */
@@ -127,19 +132,25 @@ book_expiry(LyMember *m, LyLot *lot, int64 amount, TimestampTz at)
 
 /*
  * Book one 'expire' entry per lot remainder expired at `as_of`, for the
- * members owning the next `batch_size` such lots.  Members are locked in id
+ * members after *cursor owning the next `batch_size` such lots (all their
+ * expired lots included), and advance *cursor.  Members are locked in id
  * order (the order every write uses), each entry dated at its lot's expiry.
+ * Returns how many members it looked at: 0 when the run is complete.
  */
-static void
-expire_batch(TimestampTz as_of, int32 batch_size, int64 *lots_out, int64 *points_out)
+static uint64
+expire_batch(TimestampTz as_of, int32 batch_size, int64 *cursor,
+			 int64 *lots_out, int64 *points_out)
 {
 	uint64		nmembers = ly_exec(&plan_expiring_members,
-								   (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size)},
+								   (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size),
+								   Int64GetDatum(*cursor)},
 								   NULL, 0);
 	int64	   *members = palloc(sizeof(int64) * Max(nmembers, 1));
 
 	for (uint64 i = 0; i < nmembers; i++)
 		members[i] = ly_col_int64(i, 1, 0);
+	if (nmembers > 0)
+		*cursor = members[nmembers - 1];	/* members up to here are done */
 	*lots_out = 0;
 	*points_out = 0;
 	for (uint64 i = 0; i < nmembers; i++)
@@ -148,6 +159,7 @@ expire_batch(TimestampTz as_of, int32 batch_size, int64 *lots_out, int64 *points
 		bool		changed = false;
 
 		ly_member_load(members[i], true, &m);
+		m.defer_lot_writes = true;	/* one UPDATE of its lots, at the save */
 		ly_lots_load_open(&m);
 		if (m.has_entries && as_of >= m.last_entry_at)
 			ly_settle_debt(&m, m.last_entry_at, as_of);
@@ -172,6 +184,7 @@ expire_batch(TimestampTz as_of, int32 batch_size, int64 *lots_out, int64 *points
 		if (changed || m.has_entries)
 			ly_member_save(&m);
 	}
+	return nmembers;
 }
 
 Datum
@@ -181,6 +194,7 @@ ly_run_expiry(PG_FUNCTION_ARGS)
 	int32		batch_size;
 	JobRun		run = {.job = "run_expiry"};
 	LyCall		call;
+	int64		cursor = PG_INT64_MIN;
 
 	ly_require_not_null(fcinfo, 1, "batch_size");
 	batch_size = PG_GETARG_INT32(1);
@@ -209,20 +223,21 @@ ly_run_expiry(PG_FUNCTION_ARGS)
 	{
 		int64		lots;
 		int64		points;
+		uint64		members;
 
 		ly_enter(&call);
-		expire_batch(as_of, batch_size, &lots, &points);
+		members = expire_batch(as_of, batch_size, &cursor, &lots, &points);
 		if (lots > 0)
 		{
 			run.batches++;
 			run.items += lots;
 			run.amount += points;
 		}
-		job_record(&run, lots == 0);
+		job_record(&run, members == 0);
 		ly_leave(&call);
 		if (!run.atomic)
 			SPI_commit();
-		if (lots == 0)
+		if (members == 0)
 			break;
 		ereport(NOTICE,
 				(errmsg("run_expiry: batch %d: %lld lots, %lld points expired (total %lld lots, %.0f lots/s)",

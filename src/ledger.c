@@ -510,9 +510,44 @@ lot_insert(LyMember *m, LyLot *lot)
 	ly_exec(&plan_lot_insert, values, nulls, 0);
 }
 
+/* Write every lot whose remainder changed since it was loaded or written. */
+static void
+lots_flush(LyMember *m)
+{
+	int			cap = Max(m->nlots, 1);
+	int64	   *upd_lots = palloc(sizeof(int64) * cap);
+	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
+	int64	   *upd_late = palloc(sizeof(int64) * cap);
+	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
+	int			nupd = 0;
+
+	for (int i = 0; i < m->nlots; i++)
+	{
+		LyLot	   *lot = &m->lots[i];
+
+		if (!lot->dirty)
+			continue;
+		upd_lots[nupd] = lot->lot_id;
+		upd_remaining[nupd] = lot->remaining;
+		upd_late[nupd] = lot->late_returned;
+		upd_late_at[nupd] = lot->late_returned_at;
+		nupd++;
+		lot->dirty = false;
+	}
+	if (nupd > 0)
+	{
+		Datum		values[5] = {Int64GetDatum(m->member_id),
+			int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd),
+			int8_array(upd_late, nupd), int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID)};
+
+		ly_exec(&plan_lots_update, values, NULL, 0);
+	}
+}
+
 /*
- * Post an entry: write the lots it moved and the entry itself, and fold it
- * into the member's booked state.  Returns the entry id.
+ * Post an entry: write the lots it moved (unless the member defers lot
+ * writes to its save) and the entry itself, and fold it into the member's
+ * booked state.  Returns the entry id.
  */
 int64
 ly_entry_post(LyMember *m, LyEntry *e)
@@ -522,12 +557,7 @@ ly_entry_post(LyMember *m, LyEntry *e)
 	LyLot	  **moved = palloc(sizeof(LyLot *) * cap);
 	int64	   *move_lots = palloc(sizeof(int64) * cap);
 	int64	   *move_points = palloc(sizeof(int64) * cap);
-	int64	   *upd_lots = palloc(sizeof(int64) * cap);
-	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
-	int64	   *upd_late = palloc(sizeof(int64) * cap);
-	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
 	int			nmoves = 0;
-	int			nupd = 0;
 	Datum		values[15];
 	char		nulls[15];
 
@@ -541,14 +571,9 @@ ly_entry_post(LyMember *m, LyEntry *e)
 		if (lot->move != 0)
 			moved[nmoves++] = lot;
 		if (lot->is_new)
-			lot_insert(m, lot);
-		else if (lot->dirty)
 		{
-			upd_lots[nupd] = lot->lot_id;
-			upd_remaining[nupd] = lot->remaining;
-			upd_late[nupd] = lot->late_returned;
-			upd_late_at[nupd] = lot->late_returned_at;
-			nupd++;
+			lot_insert(m, lot);
+			lot->is_new = false;
 		}
 	}
 	/* the entry lists its lots in the order it moved them */
@@ -559,20 +584,10 @@ ly_entry_post(LyMember *m, LyEntry *e)
 		move_points[i] = moved[i]->move;
 	}
 	for (int i = 0; i < m->nlots; i++)
-	{
 		m->lots[i].move = 0;
-		m->lots[i].is_new = false;
-		m->lots[i].dirty = false;
-	}
 	m->moves = 0;
-	if (nupd > 0)
-	{
-		Datum		uvalues[5] = {Int64GetDatum(m->member_id),
-			int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd),
-			int8_array(upd_late, nupd), int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID)};
-
-		ly_exec(&plan_lots_update, uvalues, NULL, 0);
-	}
+	if (!m->defer_lot_writes)
+		lots_flush(m);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(m->member_id);
@@ -683,6 +698,7 @@ member_write(LyMember *m, int64 available, TimestampTz until)
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
+	lots_flush(m);
 	values[0] = Int64GetDatum(m->member_id);
 	values[1] = Int64GetDatum(m->booked);
 	values[2] = Int64GetDatum(m->debt);

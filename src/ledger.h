@@ -53,6 +53,7 @@ typedef struct LyMember
 	int			maxlots;
 	bool		lots_loaded;
 	int			moves;			/* lots moved by the entry being built */
+	bool		defer_lot_writes;	/* write changed lots once, when saved */
 } LyMember;
 
 /* The entry being built; lot moves are read from the lots' move fields. */

@@ -150,7 +150,8 @@ CREATE TABLE @extschema@.points_lot (
     FOREIGN KEY (member_id) REFERENCES @extschema@.member
 );
 CREATE INDEX points_lot_open ON @extschema@.points_lot (member_id) WHERE remaining OPERATOR(pg_catalog.>) 0;
-CREATE INDEX points_lot_expiring ON @extschema@.points_lot (expires_at, member_id)
+-- run_expiry walks members in id order through this one.
+CREATE INDEX points_lot_expiring ON @extschema@.points_lot (member_id, expires_at)
     WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at IS NOT NULL;
 COMMENT ON TABLE @extschema@.points_lot IS 'Points held in lots: each with its availability and expiry; remaining is what is left.';
 
