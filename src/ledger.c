@@ -455,12 +455,21 @@ static LyPlan plan_lots_update = {
 	5, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID}
 };
 
-static LyPlan plan_entry_insert = {
-	"INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref,"
-	" reverses, covers, debt_delta, counterparty, qualifying, lots, lot_points, detail)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)",
-	15, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
-		INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID}
+#define ENTRY_INSERT \
+	"INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref," \
+	" reverses, covers, debt_delta, counterparty, qualifying, lots, lot_points, detail)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)"
+#define ENTRY_INSERT_TYPES \
+	{INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, \
+	INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID}
+
+static LyPlan plan_entry_insert = {ENTRY_INSERT, 15, ENTRY_INSERT_TYPES};
+
+/* A keyed entry whose key is taken inserts nothing (the replay of a call). */
+static LyPlan plan_entry_insert_keyed = {
+	ENTRY_INSERT " ON CONFLICT (member_id, operation, source, ref)"
+	" WHERE operation = ANY (ARRAY['earn','spend','adjust','transfer']) DO NOTHING",
+	15, ENTRY_INSERT_TYPES
 };
 
 /* An int8[] (or, with `type` TIMESTAMPTZOID, a timestamptz[]) of n values. */
@@ -545,9 +554,10 @@ lots_flush(LyMember *m)
 }
 
 /*
- * Post an entry: write the lots it moved (unless the member defers lot
- * writes to its save) and the entry itself, and fold it into the member's
- * booked state.  Returns the entry id.
+ * Post an entry: write the entry, the lots it moved (unless the member
+ * defers lot writes to its save), and fold it into the member's booked
+ * state.  Returns the entry id; for a keyed entry whose key is already taken,
+ * returns 0 having written and changed nothing (the caller must not save).
  */
 int64
 ly_entry_post(LyMember *m, LyEntry *e)
@@ -561,33 +571,16 @@ ly_entry_post(LyMember *m, LyEntry *e)
 	Datum		values[15];
 	char		nulls[15];
 
-	m->booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
-	m->debt += e->debt_delta;
-
-	for (int i = 0; i < m->nlots; i++)
-	{
-		LyLot	   *lot = &m->lots[i];
-
-		if (lot->move != 0)
-			moved[nmoves++] = lot;
-		if (lot->is_new)
-		{
-			lot_insert(m, lot);
-			lot->is_new = false;
-		}
-	}
 	/* the entry lists its lots in the order it moved them */
+	for (int i = 0; i < m->nlots; i++)
+		if (m->lots[i].move != 0)
+			moved[nmoves++] = &m->lots[i];
 	qsort(moved, nmoves, sizeof(LyLot *), lot_ptr_move_cmp);
 	for (int i = 0; i < nmoves; i++)
 	{
 		move_lots[i] = moved[i]->lot_id;
 		move_points[i] = moved[i]->move;
 	}
-	for (int i = 0; i < m->nlots; i++)
-		m->lots[i].move = 0;
-	m->moves = 0;
-	if (!m->defer_lot_writes)
-		lots_flush(m);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(m->member_id);
@@ -609,8 +602,24 @@ ly_entry_post(LyMember *m, LyEntry *e)
 	values[13] = int8_array(move_points, nmoves);
 	values[14] = e->detail;
 	nulls[14] = e->detail ? ' ' : 'n';
-	ly_exec(&plan_entry_insert, values, nulls, 0);
+	if (ly_exec(e->keyed ? &plan_entry_insert_keyed : &plan_entry_insert, values, nulls, 0) != 1)
+		return 0;
+	/* after the insert, so a repeated call is answered even near overflow */
+	m->booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
 
+	for (int i = 0; i < m->nlots; i++)
+	{
+		if (m->lots[i].is_new)
+		{
+			lot_insert(m, &m->lots[i]);
+			m->lots[i].is_new = false;
+		}
+		m->lots[i].move = 0;
+	}
+	m->moves = 0;
+	if (!m->defer_lot_writes)
+		lots_flush(m);
+	m->debt += e->debt_delta;
 	if (!m->has_entries || e->at > m->last_entry_at)
 		m->last_entry_at = e->at;
 	m->has_entries = true;

@@ -72,6 +72,7 @@ typedef struct LyEntry
 	int64		counterparty;
 	bool		qualifying;
 	Datum		detail;			/* jsonb as text, or 0 */
+	bool		keyed;			/* carries an idempotency key: post returns 0 if taken */
 } LyEntry;
 
 /* A previous entry found by its idempotency key. */

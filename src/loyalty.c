@@ -5,20 +5,16 @@
  */
 #include "loyalty.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
-#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -39,30 +35,21 @@ ly_namespace(void)
 }
 
 /*
- * The extension's owner (pg_extension.extowner), who owns every table: the
- * role the privileged section runs as.  Not the schema's owner, which could
- * be a role that created the schema before the extension.
+ * The extension's owner, who owns every table: the role the privileged
+ * section runs as.  Read as the owner of loyalty.member (one syscache
+ * lookup); CREATE EXTENSION refuses a schema "loyalty" owned by anyone else,
+ * so nobody else can own that table.
  */
 Oid
 ly_owner(void)
 {
-	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(ly_relid("member")));
 	Oid			owner;
 
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("loyalty"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"loyalty\" is not installed in this database")));
-	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+		elog(ERROR, "cache lookup failed for loyalty.member");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
 	return owner;
 }
 

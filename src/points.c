@@ -53,6 +53,24 @@ key_conflict(const char *key, const LyKeyedEntry *prev, const char *field,
 			 errhint("Use a new ref for a new operation.")));
 }
 
+/*
+ * The entry a repeated call finds under its key: its id, if it moved the
+ * same points (`sign` * amount), else an error naming the field.
+ */
+static int64
+keyed_replay(int64 member_id, const char *operation, const char *source, const char *ref,
+			 const char *key, const char *field, int sign, int64 amount)
+{
+	LyKeyedEntry prev;
+
+	if (!ly_find_keyed(member_id, operation, source, ref, &prev))
+		elog(ERROR, "entry with key (%s, \"%s\", \"%s\") of member " INT64_FORMAT " not found",
+			 operation, source, ref, member_id);
+	if (prev.points != sign * amount)
+		key_conflict(key, &prev, field, sign * prev.points, amount);
+	return prev.entry_id;
+}
+
 static void
 insufficient(int64 member_id, int64 available, int64 requested)
 {
@@ -94,6 +112,9 @@ ly_earn(PG_FUNCTION_ARGS)
 	LyEntry		entry;
 	int64		entry_id;
 	bool		qualifying = strncmp(source, "manual:", 7) != 0;
+	bool		fast;
+	LyLot		added;
+	char	   *key;
 
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
@@ -110,15 +131,15 @@ ly_earn(PG_FUNCTION_ARGS)
 	if (has_expiry && expires_at == DT_NOEND)
 		has_expiry = false;		/* 'infinity': never */
 
+	key = psprintf("earn with source \"%s\" and ref \"%s\"", source, ref);
 	ly_enter(&call);
 	ly_member_load(member_id, true, &m);
-	if (ly_find_keyed(member_id, "earn", source, ref, &prev))
+	/* a member who owes may have debt settled before the entry: check the key first */
+	if (m.debt > 0 && ly_find_keyed(member_id, "earn", source, ref, &prev))
 	{
-		if (prev.points != points)
-			key_conflict(psprintf("earn with source \"%s\" and ref \"%s\"", source, ref),
-						 &prev, "points", prev.points, points);
+		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
 		ly_leave(&call);
-		PG_RETURN_INT64(prev.entry_id);
+		PG_RETURN_INT64(entry_id);
 	}
 	if (!expiry_given)
 		expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
@@ -129,14 +150,29 @@ ly_earn(PG_FUNCTION_ARGS)
 						pstrdup(timestamptz_to_str(expires_at)),
 						pstrdup(timestamptz_to_str(available_at)))));
 
-	ly_begin_write(&m, at);
-	ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
 	ly_entry_init(&entry, "earn", source, ref, at);
 	entry.points = points;
 	entry.qualifying = qualifying;
-	m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
+	entry.keyed = true;
+	/*
+	 * Without debt, and inside the window where the cached balance holds, a
+	 * new lot changes nothing else: the member's lots need not be loaded.
+	 */
+	fast = ly_cache_holds_at(&m, at);
+	if (!fast)
+		ly_begin_write(&m, at);
+	added = *ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
 	entry_id = ly_entry_post(&m, &entry);
-	end_write(&m, at);
+	if (entry_id == 0)			/* a repeated call: nothing was written */
+		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
+	else
+	{
+		m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
+		if (fast)
+			ly_member_save_with_lot(&m, &added);
+		else
+			end_write(&m, at);
+	}
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }
@@ -158,29 +194,43 @@ ly_spend(PG_FUNCTION_ARGS)
 	LyEntry		entry;
 	int64		available;
 	int64		entry_id;
+	char	   *key;
 
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
 
+	key = psprintf("spend with source \"%s\" and ref \"%s\"", source, ref);
 	ly_enter(&call);
 	ly_member_load(member_id, true, &m);
-	if (ly_find_keyed(member_id, "spend", source, ref, &prev))
+	/* a member who owes may have debt settled before the entry: check the key first */
+	if (m.debt > 0 && ly_find_keyed(member_id, "spend", source, ref, &prev))
 	{
-		if (prev.points != -points)
-			key_conflict(psprintf("spend with source \"%s\" and ref \"%s\"", source, ref),
-						 &prev, "points", -prev.points, points);
+		entry_id = keyed_replay(member_id, "spend", source, ref, key, "points", -1, points);
 		ly_leave(&call);
-		PG_RETURN_INT64(prev.entry_id);
+		PG_RETURN_INT64(entry_id);
 	}
 	ly_begin_write(&m, at);
 	available = ly_lots_usable_total(&m, at);
 	if (available < points)
+	{
+		/* a repeated call succeeds even if the points have gone since */
+		if (ly_find_keyed(member_id, "spend", source, ref, &prev))
+		{
+			entry_id = keyed_replay(member_id, "spend", source, ref, key, "points", -1, points);
+			ly_leave(&call);
+			PG_RETURN_INT64(entry_id);
+		}
 		insufficient(member_id, available, points);
+	}
 	ly_lots_consume(&m, at, points, 0);
 	ly_entry_init(&entry, "spend", source, ref, at);
 	entry.points = -points;
+	entry.keyed = true;
 	entry_id = ly_entry_post(&m, &entry);
-	end_write(&m, at);
+	if (entry_id == 0)			/* a repeated call: nothing was written */
+		entry_id = keyed_replay(member_id, "spend", source, ref, key, "points", -1, points);
+	else
+		end_write(&m, at);
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }
@@ -549,11 +599,11 @@ ly_adjust(PG_FUNCTION_ARGS)
 	ly_member_load(member_id, true, &m);
 	if (ly_find_keyed(member_id, "adjust", reason, ref, &prev))
 	{
-		if (prev.points != delta)
-			key_conflict(psprintf("adjust with reason \"%s\" and ref \"%s\"", reason, ref),
-						 &prev, "delta", prev.points, delta);
+		entry_id = keyed_replay(member_id, "adjust", reason, ref,
+								psprintf("adjust with reason \"%s\" and ref \"%s\"", reason, ref),
+								"delta", 1, delta);
 		ly_leave(&call);
-		PG_RETURN_INT64(prev.entry_id);
+		PG_RETURN_INT64(entry_id);
 	}
 	ly_begin_write(&m, at);
 	if (delta > 0)
