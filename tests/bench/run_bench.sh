@@ -8,7 +8,9 @@
 #   -- clients: 1 4 16              (overrides BENCH_CLIENTS)
 # Each workload gets its own database (bench_NAME) with the extension created.
 # Env: BENCH_SECONDS (20), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
-# baselines they name are added), LOYALTY_KEEP_CLUSTER=1.
+# baselines they name are added), BENCH_MEMBERS (100000: passed to every setup
+# script as psql variable :members and to pgbench as -D members=N),
+# LOYALTY_KEEP_CLUSTER=1.
 # Hook: tests/bench/extra.sh, if executable, runs after the table with PGHOST etc. set.
 set -euo pipefail
 
@@ -19,6 +21,9 @@ cd "$LY_ROOT"
 
 SECS=${BENCH_SECONDS:-20}
 DEFAULT_CLIENTS=${BENCH_CLIENTS:-1 4 16}
+MEMBERS=${BENCH_MEMBERS:-100000}
+[[ "$MEMBERS" =~ ^[1-9][0-9]*$ ]] || ly_die "BENCH_MEMBERS must be a positive integer, got '$MEMBERS'"
+export BENCH_MEMBERS=$MEMBERS
 WL_DIR=tests/bench/workloads
 RESULTS=/tmp/loyalty-bench-results.txt
 PSQL=("$LY_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
@@ -58,7 +63,7 @@ server_version=$("${PSQL[@]}" -At -c 'SHOW server_version')
     echo "loyalty benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')  git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "cores (nproc): $(nproc)   PostgreSQL: $server_version"
     echo "settings: $("${PSQL[@]}" -At -F' ' -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_connections','wal_level','max_wal_size')")"
-    echo "pgbench: -n -M prepared -T $SECS -c C -j min(C,2); default clients: $DEFAULT_CLIENTS"
+    echo "pgbench: -n -M prepared -T $SECS -c C -j min(C,2) -D members=$MEMBERS; default clients: $DEFAULT_CLIENTS"
 } | tee "$WORK/header.txt"
 
 declare -A TPS=()   # "workload|clients" -> tps or FAILED
@@ -76,12 +81,14 @@ for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
     "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
     "${PSQL[@]}" -d "$db" -c 'CREATE EXTENSION loyalty'
     if [ -f "$WL_DIR/$w.setup.sql" ]; then
-        if ! "${PSQL[@]}" -d "$db" -f "$WL_DIR/$w.setup.sql" >"$WORK/$w.setup.log" 2>&1; then
+        t0=$(date +%s)
+        if ! "${PSQL[@]}" -v members="$MEMBERS" -d "$db" -f "$WL_DIR/$w.setup.sql" >"$WORK/$w.setup.log" 2>&1; then
             cat "$WORK/$w.setup.log" >&2
             echo "setup of $w failed: skipping it" >&2
             for c in $clients; do TPS["$w|$c"]=FAILED; ORDER+=("$w|$c"); done
             FAILED=1; continue
         fi
+        echo "  setup ($w.setup.sql, members=$MEMBERS) took $(( $(date +%s) - t0 )) s"
     fi
     "${PSQL[@]}" -d "$db" -c 'VACUUM ANALYZE'
     for c in $clients; do
@@ -89,7 +96,8 @@ for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
         "${PSQL[@]}" -d "$db" -c 'CHECKPOINT'
         log="$WORK/$w.c$c.log"
         rc=0
-        "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -f "$script" "$db" \
+        "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -D members="$MEMBERS" \
+            -f "$script" "$db" \
             >"$log" 2>&1 || rc=$?
         tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
         if [ $rc -ne 0 ] || [ -z "$tps" ] || grep -q 'aborted in command\|client [0-9]* aborted' "$log"; then
