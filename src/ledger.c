@@ -559,17 +559,15 @@ lots_flush(LyMember *m)
  * state.  Returns the entry id; for a keyed entry whose key is already taken,
  * returns 0 having written and changed nothing (the caller must not save).
  */
-int64
-ly_entry_post(LyMember *m, LyEntry *e)
+/* The 15 parameters of ENTRY_INSERT for entry `e`, numbered `entry_id`. */
+static void
+entry_values(LyMember *m, LyEntry *e, int64 entry_id, Datum *values, char *nulls)
 {
-	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
 	int			cap = Max(m->nlots, 1);
 	LyLot	  **moved = palloc(sizeof(LyLot *) * cap);
 	int64	   *move_lots = palloc(sizeof(int64) * cap);
 	int64	   *move_points = palloc(sizeof(int64) * cap);
 	int			nmoves = 0;
-	Datum		values[15];
-	char		nulls[15];
 
 	/* the entry lists its lots in the order it moved them */
 	for (int i = 0; i < m->nlots; i++)
@@ -582,7 +580,7 @@ ly_entry_post(LyMember *m, LyEntry *e)
 		move_points[i] = moved[i]->move;
 	}
 
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', 15);
 	values[0] = Int64GetDatum(m->member_id);
 	values[1] = Int64GetDatum(entry_id);
 	values[2] = TimestampTzGetDatum(e->at);
@@ -602,27 +600,43 @@ ly_entry_post(LyMember *m, LyEntry *e)
 	values[13] = int8_array(move_points, nmoves);
 	values[14] = e->detail;
 	nulls[14] = e->detail ? ' ' : 'n';
+}
+
+/* After an entry is written: its moves are done, the member's state moves on. */
+static void
+entry_applied(LyMember *m, LyEntry *e)
+{
+	for (int i = 0; i < m->nlots; i++)
+	{
+		m->lots[i].move = 0;
+		m->lots[i].is_new = false;
+	}
+	m->moves = 0;
+	m->debt += e->debt_delta;
+	if (!m->has_entries || e->at > m->last_entry_at)
+		m->last_entry_at = e->at;
+	m->has_entries = true;
+}
+
+int64
+ly_entry_post(LyMember *m, LyEntry *e)
+{
+	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	Datum		values[15];
+	char		nulls[15];
+
+	entry_values(m, e, entry_id, values, nulls);
 	if (ly_exec(e->keyed ? &plan_entry_insert_keyed : &plan_entry_insert, values, nulls, 0) != 1)
 		return 0;
 	/* after the insert, so a repeated call is answered even near overflow */
 	m->booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
 
 	for (int i = 0; i < m->nlots; i++)
-	{
 		if (m->lots[i].is_new)
-		{
 			lot_insert(m, &m->lots[i]);
-			m->lots[i].is_new = false;
-		}
-		m->lots[i].move = 0;
-	}
-	m->moves = 0;
+	entry_applied(m, e);
 	if (!m->defer_lot_writes)
 		lots_flush(m);
-	m->debt += e->debt_delta;
-	if (!m->has_entries || e->at > m->last_entry_at)
-		m->last_entry_at = e->at;
-	m->has_entries = true;
 	return entry_id;
 }
 
@@ -700,43 +714,57 @@ lot_next_change(const LyLot *lot, TimestampTz at, TimestampTz until)
 	return until;
 }
 
+/*
+ * The read cache at last_entry_at: the effective balance, valid until the
+ * next instant at which an open lot becomes available or expires.  With the
+ * member's lots loaded it is computed from them; otherwise the write only
+ * added lots under ly_cache_holds_at(), and the cache loaded with the member
+ * is carried forward with them.
+ */
 static void
-member_write(LyMember *m, int64 available, TimestampTz until)
+cache_compute(LyMember *m, int64 *available, TimestampTz *until)
 {
 	TimestampTz at = m->last_entry_at;
+
+	if (m->lots_loaded)
+	{
+		*available = simulate_available(m->lots, m->nlots, m->debt, m->allow_negative,
+										at, at, NULL, NULL);
+		*until = DT_NOEND;
+	}
+	else
+	{
+		*available = m->cache_available;
+		*until = m->cache_until;
+	}
+	for (int i = 0; i < m->nlots; i++)
+	{
+		if (!m->lots_loaded && ly_lot_usable(&m->lots[i], at))
+			*available += m->lots[i].remaining;
+		*until = lot_next_change(&m->lots[i], at, *until);
+	}
+}
+
+/* Write the member's booked state and read cache (and lots left to write). */
+void
+ly_member_save(LyMember *m)
+{
+	int64		available;
+	TimestampTz until;
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
+	cache_compute(m, &available, &until);
 	lots_flush(m);
 	values[0] = Int64GetDatum(m->member_id);
 	values[1] = Int64GetDatum(m->booked);
 	values[2] = Int64GetDatum(m->debt);
 	values[3] = Int64GetDatum(m->lifetime_earned);
-	values[4] = TimestampTzGetDatum(at);
+	values[4] = TimestampTzGetDatum(m->last_entry_at);
 	nulls[4] = m->has_entries ? ' ' : 'n';
 	values[5] = TimestampTzGetDatum(until);
 	values[6] = Int64GetDatum(available);
 	ly_exec(&plan_member_save, values, nulls, 0);
-}
-
-/*
- * Write the member's booked state and recompute the read cache at
- * last_entry_at: its effective balance, valid until the next instant at which
- * one of its open lots becomes available or expires.  Lots must be loaded.
- */
-void
-ly_member_save(LyMember *m)
-{
-	TimestampTz at = m->last_entry_at;
-	TimestampTz until = DT_NOEND;
-	int64		available;
-
-	Assert(m->lots_loaded);
-	available = simulate_available(m->lots, m->nlots, m->debt, m->allow_negative,
-								   at, at, NULL, NULL);
-	for (int i = 0; i < m->nlots; i++)
-		until = lot_next_change(&m->lots[i], at, until);
-	member_write(m, available, until);
 }
 
 /*
@@ -755,18 +783,118 @@ ly_cache_holds_at(const LyMember *m, TimestampTz at)
 }
 
 /*
- * Save after posting one entry that only added `lot`, under
- * ly_cache_holds_at(): nothing else changes state before the old cache_until.
+ * Post the last entry of a write and save the member in one statement: the
+ * entry, its new lots, the lots it changed and the member row.  Only when
+ * nothing can follow the entry (no debt to settle).  Returns 0, having
+ * written nothing, when the entry's key is taken.
  */
-void
-ly_member_save_with_lot(LyMember *m, const LyLot *lot)
-{
-	TimestampTz at = m->last_entry_at;
-	int64		available = m->cache_available;
+static LyPlan plan_post_and_save = {
+	"WITH e AS (" ENTRY_INSERT " ON CONFLICT (member_id, operation, source, ref)"
+	"  WHERE operation = ANY (ARRAY['earn','spend','adjust','transfer']) DO NOTHING"
+	"  RETURNING entry_id),"
+	" n AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
+	"  available_at, expires_at, qualifying_from)"
+	"  SELECT $1, u.lot_id, u.points, u.points, u.created_at, u.available_at,"
+	"   NULLIF(u.expires_at, 'infinity'), NULLIF(u.qualifying_from, 'infinity')"
+	"  FROM unnest($16::int8[], $17::int8[], $18::timestamptz[], $19::timestamptz[],"
+	"   $20::timestamptz[], $21::timestamptz[])"
+	"   AS u(lot_id, points, created_at, available_at, expires_at, qualifying_from)"
+	"  WHERE EXISTS (SELECT 1 FROM e)),"
+	" d AS (UPDATE loyalty.points_lot l SET remaining = u.remaining, late_returned = u.late,"
+	"  late_returned_at = u.late_at"
+	"  FROM unnest($22::int8[], $23::int8[], $24::int8[], $25::timestamptz[])"
+	"   AS u(lot_id, remaining, late, late_at)"
+	"  WHERE l.member_id = $1 AND l.lot_id = u.lot_id AND EXISTS (SELECT 1 FROM e)),"
+	" m AS (UPDATE loyalty.member SET booked = $26, debt = $27, lifetime_earned = $28,"
+	"  last_entry_at = $29, cache_until = $30, cache_available = $31"
+	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	" SELECT entry_id FROM e",
+	31, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+		INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID,
+		INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
+};
 
-	if (ly_lot_usable(lot, at))
-		available += lot->remaining;
-	member_write(m, available, lot_next_change(lot, at, m->cache_until));
+int64
+ly_entry_post_final(LyMember *m, LyEntry *e)
+{
+	int			cap = Max(m->nlots, 1);
+	int64	   *ids = palloc(sizeof(int64) * cap);
+	int64	   *points = palloc(sizeof(int64) * cap);
+	int64	   *created = palloc(sizeof(int64) * cap);
+	int64	   *avail = palloc(sizeof(int64) * cap);
+	int64	   *expires = palloc(sizeof(int64) * cap);
+	int64	   *qualifying = palloc(sizeof(int64) * cap);
+	int64	   *upd_ids = palloc(sizeof(int64) * cap);
+	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
+	int64	   *upd_late = palloc(sizeof(int64) * cap);
+	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
+	int			nnew = 0;
+	int			nupd = 0;
+	int64		entry_id;
+	int64		booked;
+	int64		available;
+	TimestampTz until;
+	Datum		values[31];
+	char		nulls[31];
+
+	Assert(e->keyed && m->debt == 0 && e->debt_delta == 0);
+	if (pg_add_s64_overflow(m->booked, e->points, &booked))
+		return ly_entry_post(m, e);	/* writes, then raises the overflow */
+
+	entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	memset(nulls, ' ', sizeof(nulls));
+	entry_values(m, e, entry_id, values, nulls);
+	for (int i = 0; i < m->nlots; i++)
+	{
+		LyLot	   *lot = &m->lots[i];
+
+		if (lot->is_new)
+		{
+			Assert(lot->remaining == lot->points);
+			ids[nnew] = lot->lot_id;
+			points[nnew] = lot->points;
+			created[nnew] = lot->created_at;
+			avail[nnew] = lot->available_at;
+			expires[nnew] = lot->has_expiry ? lot->expires_at : DT_NOEND;
+			qualifying[nnew] = lot->qualifying ? lot->qualifying_from : DT_NOEND;
+			nnew++;
+		}
+		else if (lot->dirty)
+		{
+			upd_ids[nupd] = lot->lot_id;
+			upd_remaining[nupd] = lot->remaining;
+			upd_late[nupd] = lot->late_returned;
+			upd_late_at[nupd] = lot->late_returned_at;
+			nupd++;
+			lot->dirty = false;
+		}
+	}
+	m->booked = booked;
+	entry_applied(m, e);
+	cache_compute(m, &available, &until);
+
+	values[15] = int8_array(ids, nnew);
+	values[16] = int8_array(points, nnew);
+	values[17] = int8_array_of(created, nnew, TIMESTAMPTZOID);
+	values[18] = int8_array_of(avail, nnew, TIMESTAMPTZOID);
+	values[19] = int8_array_of(expires, nnew, TIMESTAMPTZOID);
+	values[20] = int8_array_of(qualifying, nnew, TIMESTAMPTZOID);
+	values[21] = int8_array(upd_ids, nupd);
+	values[22] = int8_array(upd_remaining, nupd);
+	values[23] = int8_array(upd_late, nupd);
+	values[24] = int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID);
+	values[25] = Int64GetDatum(m->booked);
+	values[26] = Int64GetDatum(m->debt);
+	values[27] = Int64GetDatum(m->lifetime_earned);
+	values[28] = TimestampTzGetDatum(m->last_entry_at);
+	values[29] = TimestampTzGetDatum(until);
+	values[30] = Int64GetDatum(available);
+	if (ly_exec(&plan_post_and_save, values, nulls, 1) != 1)
+		return 0;
+	return entry_id;
 }
 
 /* ---------------------------------------------------------------------

@@ -87,7 +87,7 @@ typedef struct LyKeyedEntry
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
 extern void ly_member_save(LyMember *m);
 extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);
-extern void ly_member_save_with_lot(LyMember *m, const LyLot *lot);
+extern int64 ly_entry_post_final(LyMember *m, LyEntry *e);
 extern void ly_lots_load_open(LyMember *m);
 extern LyLot *ly_lot_find(LyMember *m, int64 lot_id);
 extern LyLot *ly_lot_fetch(LyMember *m, int64 lot_id);

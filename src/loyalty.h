@@ -60,7 +60,7 @@ extern void ly_require_admin(Oid caller, const char *what);
  * for the life of the backend.  Every statement names its tables with the
  * schema and runs under the pinned search_path, so plans never re-resolve.
  */
-#define LY_MAX_ARGS 16
+#define LY_MAX_ARGS 32
 typedef struct LyPlan
 {
 	const char *sql;

@@ -7,6 +7,7 @@
 #include "ledger.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -112,8 +113,7 @@ ly_earn(PG_FUNCTION_ARGS)
 	LyEntry		entry;
 	int64		entry_id;
 	bool		qualifying = strncmp(source, "manual:", 7) != 0;
-	bool		fast;
-	LyLot		added;
+	int64		lifetime;
 	char	   *key;
 
 	ly_require_not_null(fcinfo, 0, "member");
@@ -158,21 +158,26 @@ ly_earn(PG_FUNCTION_ARGS)
 	 * Without debt, and inside the window where the cached balance holds, a
 	 * new lot changes nothing else: the member's lots need not be loaded.
 	 */
-	fast = ly_cache_holds_at(&m, at);
-	if (!fast)
+	if (!ly_cache_holds_at(&m, at))
 		ly_begin_write(&m, at);
-	added = *ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
-	entry_id = ly_entry_post(&m, &entry);
-	if (entry_id == 0)			/* a repeated call: nothing was written */
-		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
+	ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
+	if (m.debt == 0 && !pg_add_s64_overflow(m.lifetime_earned, points, &lifetime))
+	{
+		/* nothing to settle after it: one statement writes it all */
+		m.lifetime_earned = lifetime;
+		entry_id = ly_entry_post_final(&m, &entry);
+	}
 	else
 	{
-		m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
-		if (fast)
-			ly_member_save_with_lot(&m, &added);
-		else
+		entry_id = ly_entry_post(&m, &entry);
+		if (entry_id != 0)
+		{
+			m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
 			end_write(&m, at);
+		}
 	}
+	if (entry_id == 0)			/* a repeated call: nothing was written */
+		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }
@@ -226,11 +231,12 @@ ly_spend(PG_FUNCTION_ARGS)
 	ly_entry_init(&entry, "spend", source, ref, at);
 	entry.points = -points;
 	entry.keyed = true;
-	entry_id = ly_entry_post(&m, &entry);
+	if (m.debt == 0)
+		entry_id = ly_entry_post_final(&m, &entry);	/* nothing to settle after it */
+	else if ((entry_id = ly_entry_post(&m, &entry)) != 0)
+		end_write(&m, at);
 	if (entry_id == 0)			/* a repeated call: nothing was written */
 		entry_id = keyed_replay(member_id, "spend", source, ref, key, "points", -1, points);
-	else
-		end_write(&m, at);
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }
