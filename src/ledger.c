@@ -783,36 +783,27 @@ ly_cache_holds_at(const LyMember *m, TimestampTz at)
 }
 
 /*
- * Post the last entry of a write and save the member in one statement: the
- * entry, its new lots, the lots it changed and the member row.  Only when
- * nothing can follow the entry (no debt to settle).  Returns 0, having
- * written nothing, when the entry's key is taken.
+ * Post the last entry of a write that only takes from existing lots (a
+ * spend) and save the member, in one statement: the entry, the lots it
+ * changed and the member row.  Only when nothing can follow the entry (no
+ * debt to settle).  Returns 0, having written nothing, when the entry's key
+ * is taken.
  */
 static LyPlan plan_post_and_save = {
 	"WITH e AS (" ENTRY_INSERT " ON CONFLICT (member_id, operation, source, ref)"
 	"  WHERE operation = ANY (ARRAY['earn','spend','adjust','transfer']) DO NOTHING"
 	"  RETURNING entry_id),"
-	" n AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
-	"  available_at, expires_at, qualifying_from)"
-	"  SELECT $1, u.lot_id, u.points, u.points, u.created_at, u.available_at,"
-	"   NULLIF(u.expires_at, 'infinity'), NULLIF(u.qualifying_from, 'infinity')"
-	"  FROM unnest($16::int8[], $17::int8[], $18::timestamptz[], $19::timestamptz[],"
-	"   $20::timestamptz[], $21::timestamptz[])"
-	"   AS u(lot_id, points, created_at, available_at, expires_at, qualifying_from)"
-	"  WHERE EXISTS (SELECT 1 FROM e)),"
 	" d AS (UPDATE loyalty.points_lot l SET remaining = u.remaining, late_returned = u.late,"
 	"  late_returned_at = u.late_at"
-	"  FROM unnest($22::int8[], $23::int8[], $24::int8[], $25::timestamptz[])"
+	"  FROM unnest($16::int8[], $17::int8[], $18::int8[], $19::timestamptz[])"
 	"   AS u(lot_id, remaining, late, late_at)"
 	"  WHERE l.member_id = $1 AND l.lot_id = u.lot_id AND EXISTS (SELECT 1 FROM e)),"
-	" m AS (UPDATE loyalty.member SET booked = $26, debt = $27, lifetime_earned = $28,"
-	"  last_entry_at = $29, cache_until = $30, cache_available = $31"
+	" m AS (UPDATE loyalty.member SET booked = $20, debt = $21, lifetime_earned = $22,"
+	"  last_entry_at = $23, cache_until = $24, cache_available = $25"
 	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
 	" SELECT entry_id FROM e",
-	31, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	25, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
 		INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8ARRAYOID, INT8ARRAYOID, TEXTOID,
-		INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
 		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
 		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
 };
@@ -821,26 +812,19 @@ int64
 ly_entry_post_final(LyMember *m, LyEntry *e)
 {
 	int			cap = Max(m->nlots, 1);
-	int64	   *ids = palloc(sizeof(int64) * cap);
-	int64	   *points = palloc(sizeof(int64) * cap);
-	int64	   *created = palloc(sizeof(int64) * cap);
-	int64	   *avail = palloc(sizeof(int64) * cap);
-	int64	   *expires = palloc(sizeof(int64) * cap);
-	int64	   *qualifying = palloc(sizeof(int64) * cap);
 	int64	   *upd_ids = palloc(sizeof(int64) * cap);
 	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
 	int64	   *upd_late = palloc(sizeof(int64) * cap);
 	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
-	int			nnew = 0;
 	int			nupd = 0;
 	int64		entry_id;
 	int64		booked;
 	int64		available;
 	TimestampTz until;
-	Datum		values[31];
-	char		nulls[31];
+	Datum		values[25];
+	char		nulls[25];
 
-	Assert(e->keyed && m->debt == 0 && e->debt_delta == 0);
+	Assert(e->keyed && m->debt == 0 && e->debt_delta == 0 && m->lots_loaded);
 	if (pg_add_s64_overflow(m->booked, e->points, &booked))
 		return ly_entry_post(m, e);	/* writes, then raises the overflow */
 
@@ -852,46 +836,30 @@ ly_entry_post_final(LyMember *m, LyEntry *e)
 		LyLot	   *lot = &m->lots[i];
 
 		if (lot->is_new)
-		{
-			Assert(lot->remaining == lot->points);
-			ids[nnew] = lot->lot_id;
-			points[nnew] = lot->points;
-			created[nnew] = lot->created_at;
-			avail[nnew] = lot->available_at;
-			expires[nnew] = lot->has_expiry ? lot->expires_at : DT_NOEND;
-			qualifying[nnew] = lot->qualifying ? lot->qualifying_from : DT_NOEND;
-			nnew++;
-		}
-		else if (lot->dirty)
-		{
-			upd_ids[nupd] = lot->lot_id;
-			upd_remaining[nupd] = lot->remaining;
-			upd_late[nupd] = lot->late_returned;
-			upd_late_at[nupd] = lot->late_returned_at;
-			nupd++;
-			lot->dirty = false;
-		}
+			elog(ERROR, "ly_entry_post_final cannot write new lots");
+		if (!lot->dirty)
+			continue;
+		upd_ids[nupd] = lot->lot_id;
+		upd_remaining[nupd] = lot->remaining;
+		upd_late[nupd] = lot->late_returned;
+		upd_late_at[nupd] = lot->late_returned_at;
+		nupd++;
+		lot->dirty = false;
 	}
 	m->booked = booked;
 	entry_applied(m, e);
 	cache_compute(m, &available, &until);
 
-	values[15] = int8_array(ids, nnew);
-	values[16] = int8_array(points, nnew);
-	values[17] = int8_array_of(created, nnew, TIMESTAMPTZOID);
-	values[18] = int8_array_of(avail, nnew, TIMESTAMPTZOID);
-	values[19] = int8_array_of(expires, nnew, TIMESTAMPTZOID);
-	values[20] = int8_array_of(qualifying, nnew, TIMESTAMPTZOID);
-	values[21] = int8_array(upd_ids, nupd);
-	values[22] = int8_array(upd_remaining, nupd);
-	values[23] = int8_array(upd_late, nupd);
-	values[24] = int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID);
-	values[25] = Int64GetDatum(m->booked);
-	values[26] = Int64GetDatum(m->debt);
-	values[27] = Int64GetDatum(m->lifetime_earned);
-	values[28] = TimestampTzGetDatum(m->last_entry_at);
-	values[29] = TimestampTzGetDatum(until);
-	values[30] = Int64GetDatum(available);
+	values[15] = int8_array(upd_ids, nupd);
+	values[16] = int8_array(upd_remaining, nupd);
+	values[17] = int8_array(upd_late, nupd);
+	values[18] = int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID);
+	values[19] = Int64GetDatum(m->booked);
+	values[20] = Int64GetDatum(m->debt);
+	values[21] = Int64GetDatum(m->lifetime_earned);
+	values[22] = TimestampTzGetDatum(m->last_entry_at);
+	values[23] = TimestampTzGetDatum(until);
+	values[24] = Int64GetDatum(available);
 	if (ly_exec(&plan_post_and_save, values, nulls, 1) != 1)
 		return 0;
 	return entry_id;

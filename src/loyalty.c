@@ -120,7 +120,11 @@ ly_require_admin(Oid caller, const char *what)
 					 GetUserNameFromId(caller, false))));
 }
 
-/* Execute a kept plan, preparing it on first use. */
+/*
+ * Execute a kept plan, preparing it on first use.  Plans are generic: every
+ * statement looks rows up by key, so a plan per parameter value would only
+ * cost planning time on every call.
+ */
 uint64
 ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit)
 {
@@ -128,7 +132,8 @@ ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit)
 
 	if (plan->plan == NULL)
 	{
-		SPIPlanPtr	prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+		SPIPlanPtr	prepared = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
+												  CURSOR_OPT_GENERIC_PLAN);
 
 		if (prepared == NULL)
 			elog(ERROR, "SPI_prepare failed (%s) for: %s",

@@ -113,7 +113,6 @@ ly_earn(PG_FUNCTION_ARGS)
 	LyEntry		entry;
 	int64		entry_id;
 	bool		qualifying = strncmp(source, "manual:", 7) != 0;
-	int64		lifetime;
 	char	   *key;
 
 	ly_require_not_null(fcinfo, 0, "member");
@@ -161,20 +160,11 @@ ly_earn(PG_FUNCTION_ARGS)
 	if (!ly_cache_holds_at(&m, at))
 		ly_begin_write(&m, at);
 	ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
-	if (m.debt == 0 && !pg_add_s64_overflow(m.lifetime_earned, points, &lifetime))
+	entry_id = ly_entry_post(&m, &entry);
+	if (entry_id != 0)
 	{
-		/* nothing to settle after it: one statement writes it all */
-		m.lifetime_earned = lifetime;
-		entry_id = ly_entry_post_final(&m, &entry);
-	}
-	else
-	{
-		entry_id = ly_entry_post(&m, &entry);
-		if (entry_id != 0)
-		{
-			m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
-			end_write(&m, at);
-		}
+		m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
+		end_write(&m, at);
 	}
 	if (entry_id == 0)			/* a repeated call: nothing was written */
 		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);

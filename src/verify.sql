@@ -125,6 +125,26 @@ BEGIN
            CASE WHEN count(*) = 0 THEN 'all reversals within their entries'
                 ELSE format('%s entries over-reversed, e.g. entry %s', count(*), min(entry_id)) END
     FROM bad;
+
+    RETURN QUERY
+    WITH bad AS (
+        SELECT e.member_id, e.entry_id, e.operation FROM @extschema@.points_entry e
+        LEFT JOIN @extschema@.member m ON m.member_id = e.member_id
+        WHERE (m.member_id IS NULL AND pid IS NULL) OR (m.member_id IS NOT NULL AND (pid IS NULL OR m.program_id = pid)
+              AND e.operation <> ALL (ARRAY['earn','spend','reverse','adjust','transfer','expire','settle'])))
+    SELECT 'points: every entry has its member and a known operation', count(*) = 0,
+           CASE WHEN count(*) = 0 THEN 'all entries well-formed'
+                ELSE format('%s entries malformed, e.g. entry %s (member %s, operation %s)', count(*),
+                            min(entry_id), (array_agg(member_id ORDER BY entry_id))[1],
+                            (array_agg(operation ORDER BY entry_id))[1]) END
+    FROM bad;
+
+    RETURN QUERY
+    SELECT 'points: every lot has its member', count(*) = 0,
+           CASE WHEN count(*) = 0 THEN 'no lot without its member'
+                ELSE format('%s lots without a member, e.g. lot %s', count(*), min(l.lot_id)) END
+    FROM @extschema@.points_lot l
+    WHERE pid IS NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = l.member_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._verify(oid, text) IS 'Internal body of verify.';
