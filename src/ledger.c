@@ -866,6 +866,120 @@ ly_entry_post_final(LyMember *m, LyEntry *e)
 }
 
 /* ---------------------------------------------------------------------
+ * One-statement writes inside the cached window
+ *
+ * When ly_cache_holds_at() (no debt, `at` inside [last_entry_at,
+ * cache_until)), the cached balance is exact at `at` and no lot changes state
+ * before cache_until.  An earn then only adds a lot, and a spend covered by
+ * the first lot in spend order only takes from it: the entry, the lot and the
+ * member row are written by one statement, run after the member row is
+ * locked (so it sees every committed write of that member), without loading
+ * the member's lots.  The cache moves with the write: cache_until can only
+ * stay or come sooner, which is always safe.
+ * ------------------------------------------------------------------- */
+
+#define KEYED_CONFLICT \
+	" ON CONFLICT (member_id, operation, source, ref)" \
+	" WHERE operation = ANY (ARRAY['earn','spend','adjust','transfer']) DO NOTHING"
+
+static LyPlan plan_earn_in_window = {
+	"WITH e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points,"
+	"  source, ref, qualifying, lots, lot_points)"
+	"  VALUES ($1, $2, $3, 'earn', $4, $5, $6, $7, ARRAY[$8::int8], ARRAY[$4::int8])"
+	KEYED_CONFLICT " RETURNING entry_id),"
+	" l AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
+	"  available_at, expires_at, qualifying_from)"
+	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $7 THEN $3 END FROM e),"
+	" m AS (UPDATE loyalty.member SET booked = $11, lifetime_earned = $12, last_entry_at = $3,"
+	"  cache_until = $13, cache_available = $14"
+	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	" SELECT entry_id FROM e",
+	14, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}
+};
+
+/*
+ * Earn `lot` (just added, the member's lots not loaded) in one statement.
+ * Returns the entry id, or 0 if the key is taken (nothing written).
+ */
+int64
+ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
+{
+	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	int64		booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
+	int64		lifetime = ly_add_points(m->lifetime_earned, e->points, m->member_id, "lifetime points");
+	int64		available = m->cache_available + (ly_lot_usable(lot, e->at) ? lot->points : 0);
+	Datum		values[14];
+	char		nulls[14];
+
+	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at));
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(entry_id);
+	values[2] = TimestampTzGetDatum(e->at);
+	values[3] = Int64GetDatum(e->points);
+	values[4] = CStringGetTextDatum(e->source);
+	values[5] = CStringGetTextDatum(e->ref);
+	values[6] = BoolGetDatum(e->qualifying);
+	values[7] = Int64GetDatum(lot->lot_id);
+	values[8] = TimestampTzGetDatum(lot->available_at);
+	values[9] = TimestampTzGetDatum(lot->expires_at);
+	nulls[9] = lot->has_expiry ? ' ' : 'n';
+	values[10] = Int64GetDatum(booked);
+	values[11] = Int64GetDatum(lifetime);
+	values[12] = TimestampTzGetDatum(lot_next_change(lot, e->at, m->cache_until));
+	values[13] = Int64GetDatum(available);
+	if (ly_exec(&plan_earn_in_window, values, nulls, 1) != 1)
+		return 0;
+	return entry_id;
+}
+
+static LyPlan plan_spend_in_window = {
+	"WITH l AS (SELECT lot_id, remaining FROM loyalty.points_lot"
+	"  WHERE member_id = $1 AND remaining > 0 AND available_at <= $3"
+	"  AND (expires_at IS NULL OR expires_at > $3)"
+	"  ORDER BY expires_at IS NULL, expires_at, created_at, lot_id LIMIT 1),"
+	" e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points,"
+	"  source, ref, lots, lot_points)"
+	"  SELECT $1, $2, $3, 'spend', -$4, $5, $6, ARRAY[l.lot_id], ARRAY[-$4] FROM l"
+	"  WHERE l.remaining >= $4" KEYED_CONFLICT " RETURNING entry_id, lots[1] AS lot_id),"
+	" u AS (UPDATE loyalty.points_lot p SET remaining = p.remaining - $4 FROM e"
+	"  WHERE p.member_id = $1 AND p.lot_id = e.lot_id),"
+	" m AS (UPDATE loyalty.member SET booked = booked - $4, last_entry_at = $3,"
+	"  cache_available = cache_available - $4"
+	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	" SELECT (SELECT entry_id FROM e), (SELECT remaining >= $4 FROM l)",
+	6, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID}
+};
+
+/*
+ * Spend from the first lot in spend order, if it covers the amount, in one
+ * statement.  Returns the entry id; 0 with *key_taken set if the key is taken
+ * (nothing written); 0 otherwise when that lot does not cover it (nothing
+ * written: the caller takes the general path).
+ */
+int64
+ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
+{
+	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	Datum		values[6];
+
+	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->points < 0);
+	values[0] = Int64GetDatum(m->member_id);
+	values[1] = Int64GetDatum(entry_id);
+	values[2] = TimestampTzGetDatum(e->at);
+	values[3] = Int64GetDatum(-e->points);
+	values[4] = CStringGetTextDatum(e->source);
+	values[5] = CStringGetTextDatum(e->ref);
+	ly_exec(&plan_spend_in_window, values, NULL, 1);
+	*key_taken = false;
+	if (!ly_col_is_null(0, 1))
+		return entry_id;
+	*key_taken = ly_col_bool(0, 2, false);	/* covered, yet not written */
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
  * Reading balances at any instant
  * ------------------------------------------------------------------- */
 

@@ -88,6 +88,8 @@ extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
 extern void ly_member_save(LyMember *m);
 extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);
 extern int64 ly_entry_post_final(LyMember *m, LyEntry *e);
+extern int64 ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot);
+extern int64 ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken);
 extern void ly_lots_load_open(LyMember *m);
 extern LyLot *ly_lot_find(LyMember *m, int64 lot_id);
 extern LyLot *ly_lot_fetch(LyMember *m, int64 lot_id);

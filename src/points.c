@@ -157,14 +157,20 @@ ly_earn(PG_FUNCTION_ARGS)
 	 * Without debt, and inside the window where the cached balance holds, a
 	 * new lot changes nothing else: the member's lots need not be loaded.
 	 */
-	if (!ly_cache_holds_at(&m, at))
-		ly_begin_write(&m, at);
-	ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
-	entry_id = ly_entry_post(&m, &entry);
-	if (entry_id != 0)
+	if (ly_cache_holds_at(&m, at))
+		entry_id = ly_earn_in_window(&m, &entry,
+									 ly_lot_add(&m, points, at, available_at, has_expiry,
+												expires_at, qualifying));
+	else
 	{
-		m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
-		end_write(&m, at);
+		ly_begin_write(&m, at);
+		ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
+		entry_id = ly_entry_post(&m, &entry);
+		if (entry_id != 0)
+		{
+			m.lifetime_earned = ly_add_points(m.lifetime_earned, points, member_id, "lifetime points");
+			end_write(&m, at);
+		}
 	}
 	if (entry_id == 0)			/* a repeated call: nothing was written */
 		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
@@ -204,6 +210,23 @@ ly_spend(PG_FUNCTION_ARGS)
 		ly_leave(&call);
 		PG_RETURN_INT64(entry_id);
 	}
+	ly_entry_init(&entry, "spend", source, ref, at);
+	entry.points = -points;
+	entry.keyed = true;
+	if (ly_cache_holds_at(&m, at) && m.cache_available >= points)
+	{
+		bool		key_taken;
+
+		entry_id = ly_spend_in_window(&m, &entry, &key_taken);
+		if (entry_id != 0 || key_taken)
+		{
+			if (key_taken)
+				entry_id = keyed_replay(member_id, "spend", source, ref, key, "points", -1, points);
+			ly_leave(&call);
+			PG_RETURN_INT64(entry_id);
+		}
+		/* the first lot does not cover it: take from several lots */
+	}
 	ly_begin_write(&m, at);
 	available = ly_lots_usable_total(&m, at);
 	if (available < points)
@@ -218,9 +241,6 @@ ly_spend(PG_FUNCTION_ARGS)
 		insufficient(member_id, available, points);
 	}
 	ly_lots_consume(&m, at, points, 0);
-	ly_entry_init(&entry, "spend", source, ref, at);
-	entry.points = -points;
-	entry.keyed = true;
 	if (m.debt == 0)
 		entry_id = ly_entry_post_final(&m, &entry);	/* nothing to settle after it */
 	else if ((entry_id = ly_entry_post(&m, &entry)) != 0)
