@@ -7,7 +7,7 @@
 #   -- baseline: OTHER_WORKLOAD     (ratio = tps / OTHER_WORKLOAD's tps, same clients)
 #   -- clients: 1 4 16              (overrides BENCH_CLIENTS)
 # Each workload gets its own database (bench_NAME) with the extension created.
-# Env: BENCH_SECONDS (20), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
+# Env: BENCH_SECONDS (20), BENCH_ROUNDS (2: interleaved rounds, tps is the mean), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
 # baselines they name are added), BENCH_MEMBERS (100000: passed to every setup
 # script as psql variable :members and to pgbench as -D members=N),
 # LOYALTY_KEEP_CLUSTER=1.
@@ -64,20 +64,29 @@ server_version=$("${PSQL[@]}" -At -c 'SHOW server_version')
     echo "cores (nproc): $(nproc)   PostgreSQL: $server_version"
     echo "settings: $("${PSQL[@]}" -At -F' ' -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_connections','wal_level','max_wal_size')")"
     echo "pgbench: -n -M prepared -T $SECS -c C -j min(C,2) -D members=$MEMBERS; default clients: $DEFAULT_CLIENTS"
+    echo "rounds: ${BENCH_ROUNDS:-2}, interleaved (each workload next to its baseline at every client count); tps is the mean"
 } | tee "$WORK/header.txt"
 
 declare -A TPS=()   # "workload|clients" -> tps or FAILED
 ORDER=()            # "workload|clients" in run order
 FAILED=0
 
+# Set every workload's database up first, then measure them interleaved: for
+# each round and client count, every workload in turn (a baseline right next
+# to its workload), so drift over the run (WAL, bloat, checkpoints) falls on
+# both sides of a ratio.  TPS is the mean over BENCH_ROUNDS rounds.
+ROUNDS=${BENCH_ROUNDS:-2}
+READY=()
+declare -A CLIENTS=() DB=() SUM=() RUNS=()
 for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
     script="$WL_DIR/$w.sql"
     [ -f "$script" ] || { echo "baseline workload $script missing" >&2; FAILED=1; continue; }
     clients=$(header_value "$script" clients)
-    [ -n "$clients" ] || clients=$DEFAULT_CLIENTS
+    CLIENTS[$w]=${clients:-$DEFAULT_CLIENTS}
     db="bench_$(printf '%s' "$w" | tr -c 'A-Za-z0-9_' '_')"
+    DB[$w]=$db
     echo
-    ly_log "workload $w (database $db, clients: $clients)"
+    ly_log "workload $w (database $db, clients: ${CLIENTS[$w]})"
     "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
     "${PSQL[@]}" -d "$db" -c 'CREATE EXTENSION loyalty'
     if [ -f "$WL_DIR/$w.setup.sql" ]; then
@@ -85,29 +94,47 @@ for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
         if ! "${PSQL[@]}" -v members="$MEMBERS" -d "$db" -f "$WL_DIR/$w.setup.sql" >"$WORK/$w.setup.log" 2>&1; then
             cat "$WORK/$w.setup.log" >&2
             echo "setup of $w failed: skipping it" >&2
-            for c in $clients; do TPS["$w|$c"]=FAILED; ORDER+=("$w|$c"); done
+            for c in ${CLIENTS[$w]}; do TPS["$w|$c"]=FAILED; ORDER+=("$w|$c"); done
             FAILED=1; continue
         fi
         echo "  setup ($w.setup.sql, members=$MEMBERS) took $(( $(date +%s) - t0 )) s"
     fi
     "${PSQL[@]}" -d "$db" -c 'VACUUM ANALYZE'
-    for c in $clients; do
-        j=$(( c < 2 ? c : 2 ))
-        "${PSQL[@]}" -d "$db" -c 'CHECKPOINT'
-        log="$WORK/$w.c$c.log"
-        rc=0
-        "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -D members="$MEMBERS" \
-            -f "$script" "$db" \
-            >"$log" 2>&1 || rc=$?
-        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
-        if [ $rc -ne 0 ] || [ -z "$tps" ] || grep -q 'aborted in command\|client [0-9]* aborted' "$log"; then
-            echo "pgbench $w -c $c failed (exit $rc); last lines:" >&2
-            tail -n 15 "$log" >&2
-            tps=FAILED; FAILED=1
+    READY+=("$w")
+done
+
+ALL_CLIENTS=$(for w in "${READY[@]+"${READY[@]}"}"; do printf '%s\n' ${CLIENTS[$w]}; done | sort -n -u)
+for r in $(seq 1 "$ROUNDS"); do
+    for c in $ALL_CLIENTS; do
+        for w in "${READY[@]+"${READY[@]}"}"; do
+            [[ " ${CLIENTS[$w]} " == *" $c "* ]] || continue
+            [ "${TPS["$w|$c"]:-}" = FAILED ] && continue
+            j=$(( c < 2 ? c : 2 ))
+            "${PSQL[@]}" -d "${DB[$w]}" -c 'CHECKPOINT'
+            log="$WORK/$w.c$c.r$r.log"
+            rc=0
+            "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -D members="$MEMBERS" \
+                -f "$WL_DIR/$w.sql" "${DB[$w]}" \
+                >"$log" 2>&1 || rc=$?
+            tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
+            if [ $rc -ne 0 ] || [ -z "$tps" ] || grep -q 'aborted in command\|client [0-9]* aborted' "$log"; then
+                echo "pgbench $w -c $c failed (exit $rc); last lines:" >&2
+                tail -n 15 "$log" >&2
+                TPS["$w|$c"]=FAILED; FAILED=1
+                continue
+            fi
+            SUM["$w|$c"]=$(awk -v a="${SUM["$w|$c"]:-0}" -v b="$tps" 'BEGIN{print a + b}')
+            RUNS["$w|$c"]=$(( ${RUNS["$w|$c"]:-0} + 1 ))
+            printf '  round %s  %-28s clients %3s  tps %s\n' "$r" "$w" "$c" "$tps"
+        done
+    done
+done
+for w in "${READY[@]+"${READY[@]}"}"; do
+    for c in ${CLIENTS[$w]}; do
+        if [ "${TPS["$w|$c"]:-}" != FAILED ]; then
+            TPS["$w|$c"]=$(awk -v s="${SUM["$w|$c"]}" -v n="${RUNS["$w|$c"]}" 'BEGIN{print s / n}')
         fi
-        TPS["$w|$c"]=$tps
         ORDER+=("$w|$c")
-        printf '  %-28s clients %3s  tps %s\n' "$w" "$c" "$tps"
     done
 done
 
