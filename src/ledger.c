@@ -33,12 +33,9 @@
 
 #define MEMBER_COLUMNS \
 	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
-	" p.settings->>'timezone', (p.settings->>'points_expire_months')::int4," \
-	" COALESCE((p.settings->>'allow_negative')::boolean, false), m.cache_until, m.cache_available" \
-	" FROM loyalty.member m JOIN loyalty.program p ON p.program_id = m.program_id" \
-	" WHERE m.member_id = $1"
+	" m.cache_until, m.cache_available FROM loyalty.member m WHERE m.member_id = $1"
 
-static LyPlan plan_member_lock = {MEMBER_COLUMNS " FOR UPDATE OF m", 1, {INT8OID}};
+static LyPlan plan_member_lock = {MEMBER_COLUMNS " FOR UPDATE", 1, {INT8OID}};
 static LyPlan plan_member_read = {MEMBER_COLUMNS, 1, {INT8OID}};
 
 static void
@@ -55,6 +52,7 @@ void
 ly_member_load(int64 member_id, bool for_update, LyMember *m)
 {
 	Datum		values[1] = {Int64GetDatum(member_id)};
+	const LySettings *settings;
 
 	if (ly_exec(for_update ? &plan_member_lock : &plan_member_read, values, NULL, 1) != 1)
 		unknown_member(member_id);
@@ -66,12 +64,13 @@ ly_member_load(int64 member_id, bool for_update, LyMember *m)
 	m->lifetime_earned = ly_col_int64(0, 4, 0);
 	m->has_entries = !ly_col_is_null(0, 5);
 	m->last_entry_at = ly_col_timestamptz(0, 5, DT_NOBEGIN);
-	m->timezone = ly_col_text(0, 6);
-	m->has_expire_policy = !ly_col_is_null(0, 7);
-	m->expire_months = ly_col_int32(0, 7, 0);
-	m->allow_negative = ly_col_bool(0, 8, false);
-	m->cache_until = ly_col_timestamptz(0, 9, DT_NOEND);
-	m->cache_available = ly_col_int64(0, 10, 0);
+	m->cache_until = ly_col_timestamptz(0, 6, DT_NOEND);
+	m->cache_available = ly_col_int64(0, 7, 0);
+	settings = ly_settings(m->program_id);
+	m->timezone = pstrdup(settings->timezone);
+	m->has_expire_policy = settings->has_expire_policy;
+	m->expire_months = settings->expire_months;
+	m->allow_negative = settings->allow_negative;
 }
 
 /* ---------------------------------------------------------------------

@@ -56,6 +56,19 @@ typedef struct LyMember
 	bool		defer_lot_writes;	/* write changed lots once, when saved */
 } LyMember;
 
+/* Programme settings the ledger reads (settings.c caches them per backend). */
+typedef struct LySettings
+{
+	int64		program_id;		/* hash key */
+	char		timezone[64];
+	bool		has_expire_policy;
+	int32		expire_months;
+	bool		allow_negative;
+} LySettings;
+
+extern void ly_settings_init(void);
+extern const LySettings *ly_settings(int64 program_id);
+
 /* The entry being built; lot moves are read from the lots' move fields. */
 typedef struct LyEntry
 {

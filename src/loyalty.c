@@ -4,6 +4,7 @@
  * checks and the audit log writer used by every other C part.
  */
 #include "loyalty.h"
+#include "ledger.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -21,10 +22,11 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* Nothing to set up yet: every part initialises lazily on first use. */
+/* Each part's own initialisation. */
 void
 _PG_init(void)
 {
+	ly_settings_init();
 }
 
 /* The schema the extension lives in (not relocatable: always "loyalty"). */

@@ -99,6 +99,14 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@._is_int_between(jsonb, numeric, numeric) IS 'Internal: is this JSON value an integer in [lo, hi]?';
 
+-- Every backend caches the settings the ledger reads (src/settings.c): a
+-- change sends them a relcache invalidation of loyalty.program.
+CREATE FUNCTION @extschema@._settings_changed()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'ly_settings_changed';
+COMMENT ON FUNCTION @extschema@._settings_changed() IS 'Internal: make every backend drop its cached programme settings.';
+
 -- create_program ------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.create_program(code text, name text, currency text DEFAULT 'CNY',
@@ -175,6 +183,7 @@ BEGIN
             MESSAGE = format('settings key "member_ids" of program "%s" cannot change: it has members', program);
     END IF;
     UPDATE @extschema@.program SET settings = merged WHERE program_id = p.program_id;
+    PERFORM @extschema@._settings_changed();   -- every backend drops its cached settings
     -- Members who owe points show a negative balance or not: empty their read
     -- cache window so the next read recomputes it.
     IF merged -> 'allow_negative' IS DISTINCT FROM p.settings -> 'allow_negative' THEN

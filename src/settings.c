@@ -1,0 +1,89 @@
+/*
+ * settings.c: the programme settings every ledger write reads (time zone,
+ * expiry policy, allow_negative), cached per backend so that locking a
+ * member needs no join with its programme.
+ *
+ * Invalidation: catalog invalidation callbacks do not fire for rows of
+ * ordinary tables, so update_program() sends a relcache invalidation of
+ * loyalty.program itself (loyalty._settings_changed()); every backend drops
+ * its cache when it processes that message (at its next transaction start
+ * or lock), and so does the updating backend at its next command.  Dropping
+ * the table (DROP EXTENSION) invalidates it too.
+ */
+#include "ledger.h"
+
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+
+PG_FUNCTION_INFO_V1(ly_settings_changed);
+
+static HTAB *settings_cache = NULL;
+static Oid	settings_relid = InvalidOid;	/* loyalty.program when filled */
+
+static void
+settings_invalidate(Datum arg, Oid relid)
+{
+	if (settings_cache != NULL && (relid == InvalidOid || relid == settings_relid))
+	{
+		hash_destroy(settings_cache);
+		settings_cache = NULL;
+	}
+}
+
+/* Called once from _PG_init. */
+void
+ly_settings_init(void)
+{
+	CacheRegisterRelcacheCallback(settings_invalidate, (Datum) 0);
+}
+
+static LyPlan plan_settings = {
+	"SELECT p.settings->>'timezone', (p.settings->>'points_expire_months')::int4,"
+	" COALESCE((p.settings->>'allow_negative')::boolean, false)"
+	" FROM loyalty.program p WHERE p.program_id = $1",
+	1, {INT8OID}
+};
+
+/* A programme's settings; call inside ly_enter/ly_leave. */
+const LySettings *
+ly_settings(int64 program_id)
+{
+	LySettings *entry;
+	bool		found;
+	Datum		values[1] = {Int64GetDatum(program_id)};
+	char	   *timezone;
+
+	if (settings_cache != NULL &&
+		(entry = hash_search(settings_cache, &program_id, HASH_FIND, NULL)) != NULL)
+		return entry;
+
+	if (ly_exec(&plan_settings, values, NULL, 1) != 1)
+		elog(ERROR, "programme " INT64_FORMAT " does not exist", program_id);
+	/* the statement may have processed an invalidation: (re)create the cache after it */
+	if (settings_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(LySettings);
+		settings_cache = hash_create("loyalty programme settings", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS);
+		settings_relid = ly_relid("program");
+	}
+	entry = hash_search(settings_cache, &program_id, HASH_ENTER, &found);
+	timezone = ly_col_text(0, 1);
+	strlcpy(entry->timezone, timezone ? timezone : "UTC", sizeof(entry->timezone));
+	entry->has_expire_policy = !ly_col_is_null(0, 2);
+	entry->expire_months = ly_col_int32(0, 2, 0);
+	entry->allow_negative = ly_col_bool(0, 3, false);
+	return entry;
+}
+
+/* loyalty._settings_changed(): tell every backend to drop its cached settings. */
+Datum
+ly_settings_changed(PG_FUNCTION_ARGS)
+{
+	CacheInvalidateRelcacheByRelid(ly_relid("program"));
+	PG_RETURN_VOID();
+}
