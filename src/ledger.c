@@ -471,6 +471,22 @@ static LyPlan plan_entry_insert_keyed = {
 	15, ENTRY_INSERT_TYPES
 };
 
+/* The values of an int8[] (or timestamptz[], same layout) as a palloc'd array. */
+int64 *
+ly_int8_array_values(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int64	   *out;
+
+	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, n);
+	out = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = DatumGetInt64(elems[i]);
+	return out;
+}
+
 /* An int8[] (or, with `type` TIMESTAMPTZOID, a timestamptz[]) of n values. */
 static Datum
 int8_array_of(int64 *values, int n, Oid type)
@@ -518,16 +534,21 @@ lot_insert(LyMember *m, LyLot *lot)
 	ly_exec(&plan_lot_insert, values, nulls, 0);
 }
 
-/* Write every lot whose remainder changed since it was loaded or written. */
-static void
-lots_flush(LyMember *m)
+/*
+ * The lots whose remainder changed since they were loaded or written, as the
+ * four arrays plan_lots_update and plan_post_and_save take (ids, remaining,
+ * late_returned, late_returned_at); they count as written from now on.
+ * Returns how many.
+ */
+static int
+dirty_lot_arrays(LyMember *m, Datum *arrays)
 {
 	int			cap = Max(m->nlots, 1);
-	int64	   *upd_lots = palloc(sizeof(int64) * cap);
-	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
-	int64	   *upd_late = palloc(sizeof(int64) * cap);
-	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
-	int			nupd = 0;
+	int64	   *ids = palloc(sizeof(int64) * cap);
+	int64	   *remaining = palloc(sizeof(int64) * cap);
+	int64	   *late = palloc(sizeof(int64) * cap);
+	int64	   *late_at = palloc(sizeof(int64) * cap);
+	int			n = 0;
 
 	for (int i = 0; i < m->nlots; i++)
 	{
@@ -535,21 +556,29 @@ lots_flush(LyMember *m)
 
 		if (!lot->dirty)
 			continue;
-		upd_lots[nupd] = lot->lot_id;
-		upd_remaining[nupd] = lot->remaining;
-		upd_late[nupd] = lot->late_returned;
-		upd_late_at[nupd] = lot->late_returned_at;
-		nupd++;
+		ids[n] = lot->lot_id;
+		remaining[n] = lot->remaining;
+		late[n] = lot->late_returned;
+		late_at[n] = lot->late_returned_at;
+		n++;
 		lot->dirty = false;
 	}
-	if (nupd > 0)
-	{
-		Datum		values[5] = {Int64GetDatum(m->member_id),
-			int8_array(upd_lots, nupd), int8_array(upd_remaining, nupd),
-			int8_array(upd_late, nupd), int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID)};
+	arrays[0] = int8_array(ids, n);
+	arrays[1] = int8_array(remaining, n);
+	arrays[2] = int8_array(late, n);
+	arrays[3] = int8_array_of(late_at, n, TIMESTAMPTZOID);
+	return n;
+}
 
+/* Write every lot whose remainder changed since it was loaded or written. */
+static void
+lots_flush(LyMember *m)
+{
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(m->member_id);
+	if (dirty_lot_arrays(m, &values[1]) > 0)
 		ly_exec(&plan_lots_update, values, NULL, 0);
-	}
 }
 
 /*
@@ -810,12 +839,6 @@ static LyPlan plan_post_and_save = {
 int64
 ly_entry_post_final(LyMember *m, LyEntry *e)
 {
-	int			cap = Max(m->nlots, 1);
-	int64	   *upd_ids = palloc(sizeof(int64) * cap);
-	int64	   *upd_remaining = palloc(sizeof(int64) * cap);
-	int64	   *upd_late = palloc(sizeof(int64) * cap);
-	int64	   *upd_late_at = palloc(sizeof(int64) * cap);
-	int			nupd = 0;
 	int64		entry_id;
 	int64		booked;
 	int64		available;
@@ -831,28 +854,13 @@ ly_entry_post_final(LyMember *m, LyEntry *e)
 	memset(nulls, ' ', sizeof(nulls));
 	entry_values(m, e, entry_id, values, nulls);
 	for (int i = 0; i < m->nlots; i++)
-	{
-		LyLot	   *lot = &m->lots[i];
-
-		if (lot->is_new)
+		if (m->lots[i].is_new)
 			elog(ERROR, "ly_entry_post_final cannot write new lots");
-		if (!lot->dirty)
-			continue;
-		upd_ids[nupd] = lot->lot_id;
-		upd_remaining[nupd] = lot->remaining;
-		upd_late[nupd] = lot->late_returned;
-		upd_late_at[nupd] = lot->late_returned_at;
-		nupd++;
-		lot->dirty = false;
-	}
+	(void) dirty_lot_arrays(m, &values[15]);
 	m->booked = booked;
 	entry_applied(m, e);
 	cache_compute(m, &available, &until);
 
-	values[15] = int8_array(upd_ids, nupd);
-	values[16] = int8_array(upd_remaining, nupd);
-	values[17] = int8_array(upd_late, nupd);
-	values[18] = int8_array_of(upd_late_at, nupd, TIMESTAMPTZOID);
 	values[19] = Int64GetDatum(m->booked);
 	values[20] = Int64GetDatum(m->debt);
 	values[21] = Int64GetDatum(m->lifetime_earned);
@@ -1035,21 +1043,6 @@ ly_effective_points(int64 member_id, TimestampTz at)
 	}
 }
 
-static int64 *
-int8_array_values(Datum d, int *n)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Datum	   *elems;
-	bool	   *nulls;
-	int64	   *out;
-
-	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, n);
-	out = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		out[i] = DatumGetInt64(elems[i]);
-	return out;
-}
 
 typedef struct ReplayEntry
 {
@@ -1075,6 +1068,8 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 	uint64		nlots;
 	SPITupleTable *entries;
 	ReplayEntry *replay;
+	ReplayEntry **reversals;
+	int			nreversals;
 	int64		debt = 0;
 	int64		debt_left;
 	int64	   *rem;
@@ -1104,6 +1099,7 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 	nentries = ly_exec(&plan_entries_until, values, NULL, 0);
 	entries = SPI_tuptable;
 	replay = palloc0(sizeof(ReplayEntry) * Max(nentries, 1));
+	reversals = palloc(sizeof(ReplayEntry *) * Max(nentries, 1));
 	for (uint64 i = 0; i < nentries; i++)
 	{
 		int			nmoves;
@@ -1119,8 +1115,8 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 		replay[i].points = ly_col_int64(i, 3, 0);
 		if (ly_col_timestamptz(i, 4, 0) > last)
 			last = ly_col_timestamptz(i, 4, 0);
-		move_lots = int8_array_values(ly_col_datum(i, 5, &isnull), &nmoves);
-		move_points = int8_array_values(ly_col_datum(i, 6, &isnull), &nmoves);
+		move_lots = ly_int8_array_values(ly_col_datum(i, 5, &isnull), &nmoves);
+		move_points = ly_int8_array_values(ly_col_datum(i, 6, &isnull), &nmoves);
 		debt += ly_col_int64(i, 7, 0);
 		replay[i].reverses = ly_col_int64(i, 8, 0);
 		replay[i].covers = ly_col_int64(i, 9, 0);
@@ -1156,6 +1152,11 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 	basis = ly_col_text(0, 1);
 	if (strcmp(basis, "rolling_12m_points") == 0)
 		window_start = ly_col_timestamptz(0, 2, DT_NOBEGIN);
+	/* the reversals (few) once, rather than every entry for every earn */
+	nreversals = 0;
+	for (uint64 i = 0; i < nentries; i++)
+		if (replay[i].reverses != 0)
+			reversals[nreversals++] = &replay[i];
 	for (uint64 i = 0; i < nentries; i++)
 	{
 		ReplayEntry *e = &replay[i];
@@ -1164,9 +1165,9 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 
 		if (!e->is_earn)
 			continue;
-		for (uint64 j = 0; j < nentries; j++)
-			if (replay[j].reverses == e->entry_id)
-				covered += replay[j].covers;
+		for (int j = 0; j < nreversals; j++)
+			if (reversals[j]->reverses == e->entry_id)
+				covered += reversals[j]->covers;
 		out->lifetime_earned += e->points - covered;
 		lot = ly_lot_find(&m, e->first_lot);
 		if (strcmp(basis, "rolling_12m_spend") == 0 || lot == NULL || !lot->qualifying)

@@ -122,6 +122,7 @@ extern void ly_entry_init(LyEntry *entry, const char *operation, const char *sou
 extern bool ly_find_keyed(int64 member_id, const char *operation, const char *source,
 						  const char *ref, LyKeyedEntry *found);
 extern TimestampTz ly_policy_expiry(LyMember *m, TimestampTz available_at, bool *has_expiry);
+extern int64 *ly_int8_array_values(Datum d, int *n);
 extern int64 ly_add_points(int64 a, int64 b, int64 member_id, const char *what);
 
 /* Effective balance and the other balance figures at an instant. */

@@ -272,16 +272,13 @@ ly_audit(Oid caller, int64 program_id, const char *action, const char *object,
 		 const char *detail_json)
 {
 	static LyPlan plan = {
-		"INSERT INTO loyalty.audit_log (role_name, program_id, action, object, detail)"
-		" VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb))",
-		5, {NAMEOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+		"SELECT loyalty._audit($1, $2, $3, $4, $5::jsonb)",
+		5, {OIDOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 	};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	NameData	rolename;
 
-	namestrcpy(&rolename, GetUserNameFromId(caller, false));
-	values[0] = NameGetDatum(&rolename);
+	values[0] = ObjectIdGetDatum(caller);
 	values[1] = Int64GetDatum(program_id);
 	if (program_id == 0)
 		nulls[1] = 'n';

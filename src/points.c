@@ -288,20 +288,6 @@ static LyPlan plan_lot_expired_total = {
 	2, {INT8OID, INT8OID}
 };
 
-static int64 *
-array_to_int64s(Datum d, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int64	   *out;
-
-	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &elems, &nulls, n);
-	out = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		out[i] = DatumGetInt64(elems[i]);
-	return out;
-}
 
 /* What earlier reversals of an entry did. */
 typedef struct PriorReversals
@@ -330,8 +316,8 @@ load_prior_reversals(int64 member_id, int64 entry_id, PriorReversals *prior)
 		int64		covers = ly_col_int64(i, 3, 0);
 		bool		isnull;
 		int			nmoves;
-		int64	   *lots = array_to_int64s(ly_col_datum(i, 4, &isnull), &nmoves);
-		int64	   *moved = array_to_int64s(ly_col_datum(i, 5, &isnull), &nmoves);
+		int64	   *lots = ly_int8_array_values(ly_col_datum(i, 4, &isnull), &nmoves);
+		int64	   *moved = ly_int8_array_values(ly_col_datum(i, 5, &isnull), &nmoves);
 
 		prior->last_entry_id = ly_col_int64(i, 1, 0);
 		prior->covered += covers;
@@ -531,8 +517,8 @@ ly_reverse(PG_FUNCTION_ARGS)
 		originals[i].amount = ly_col_int64(i, 3, 0);
 		if (originals[i].amount < 0)
 			originals[i].amount = -originals[i].amount;
-		originals[i].lots = array_to_int64s(ly_col_datum(i, 4, &isnull), &originals[i].nmoves);
-		originals[i].lot_points = array_to_int64s(ly_col_datum(i, 5, &isnull), &originals[i].nmoves);
+		originals[i].lots = ly_int8_array_values(ly_col_datum(i, 4, &isnull), &originals[i].nmoves);
+		originals[i].lot_points = ly_int8_array_values(ly_col_datum(i, 5, &isnull), &originals[i].nmoves);
 		originals[i].qualifying = ly_col_bool(i, 6, false);
 		/*
 		 * A reversal cannot happen before what it reverses: a refund whose
