@@ -22,23 +22,47 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.points(bigint, timestamptz),
     @extschema@.balance(bigint, timestamptz),
     @extschema@.history(bigint, timestamptz, int),
-    @extschema@.default_settings()
+    @extschema@.default_settings(),
+    @extschema@.quote_points(bigint, bigint, jsonb, timestamptz),
+    @extschema@.record_event(bigint, text, text, timestamptz),
+    @extschema@.refund(regclass, text, bigint, text, timestamptz),
+    @extschema@.tier(bigint, timestamptz),
+    @extschema@.tier_for(text, bigint),
+    @extschema@.tier_benefits(bigint, timestamptz),
+    @extschema@.tier_history(bigint)
 TO loyalty_app, loyalty_admin;
 
 GRANT EXECUTE ON FUNCTION
     @extschema@.create_program(text, text, text, jsonb),
     @extschema@.update_program(text, jsonb),
     @extschema@.adjust(bigint, bigint, text, text, timestamptz),
-    @extschema@.verify(text)
+    @extschema@.verify(text),
+    @extschema@.define_earn_rule(text, text, jsonb),
+    @extschema@.define_tier(text, text, int, bigint, numeric, numeric, jsonb),
+    @extschema@.track_orders(regclass, text, name, name, name, name, name, name, jsonb, name),
+    @extschema@.untrack_orders(regclass)
 TO loyalty_admin;
-GRANT EXECUTE ON PROCEDURE @extschema@.run_expiry(timestamptz, int) TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE
+    @extschema@.run_expiry(timestamptz, int),
+    @extschema@.run_tier_review(timestamptz, int)
+TO loyalty_admin;
 
 GRANT SELECT ON
     @extschema@.points_daily,
-    @extschema@.points_liability
+    @extschema@.points_liability,
+    @extschema@.member_overview,
+    @extschema@.tier_distribution,
+    @extschema@.dormant_members,
+    @extschema@.spend_distribution,
+    @extschema@.purchase_frequency,
+    @extschema@.rfm
 TO loyalty_reader, loyalty_admin;
--- points_liability asks balance() for members who owe points.
-GRANT EXECUTE ON FUNCTION @extschema@.balance(bigint, timestamptz) TO loyalty_reader;
+-- Views call these with the reader's rights: points_liability asks balance()
+-- for members who owe points, member_overview and dormant_members points().
+GRANT EXECUTE ON FUNCTION
+    @extschema@.balance(bigint, timestamptz),
+    @extschema@.points(bigint, timestamptz)
+TO loyalty_reader;
 
 -- Administrators read everything (and write nothing directly).
 GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;

@@ -11,13 +11,14 @@
  * extension's owner (ly_enter); commits happen as the caller, so an error
  * after a commit cannot leave the session with the owner's rights.
  */
-#include "ledger.h"
+#include "definitions.h"
 
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(ly_run_expiry);
+PG_FUNCTION_INFO_V1(ly_run_tier_review);
 
 typedef struct JobRun
 {
@@ -248,6 +249,115 @@ ly_run_expiry(PG_FUNCTION_ARGS)
 			(errmsg("run_expiry: done: %lld lots, %lld points expired in %d batches (run %lld)",
 					(long long) run.items, (long long) run.amount, run.batches,
 					(long long) run.run_id)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * run_tier_review(as_of, batch_size)
+ * ------------------------------------------------------------------- */
+
+/* The next members after $2 in id order that hold a tier or could reach one. */
+static LyPlan plan_review_members = {
+	"SELECT m.member_id, m.program_id FROM loyalty.member m"
+	" WHERE m.member_id > $2 AND (m.tier IS NOT NULL"
+	"  OR EXISTS (SELECT 1 FROM loyalty.tier t WHERE t.program_id = m.program_id))"
+	" ORDER BY m.member_id LIMIT $1",
+	2, {INT4OID, INT8OID}
+};
+
+/*
+ * Review the next `batch_size` members after *cursor: each is locked (in id
+ * order) and re-evaluated as of `as_of`.  Returns how many it looked at;
+ * *changed_out counts tier changes.
+ */
+static uint64
+review_batch(TimestampTz as_of, int32 batch_size, int64 *cursor, int64 *changed_out)
+{
+	uint64		n = ly_exec(&plan_review_members,
+							(Datum[]) {Int32GetDatum(batch_size), Int64GetDatum(*cursor)},
+							NULL, 0);
+	int64	   *members = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *programs = palloc(sizeof(int64) * Max(n, 1));
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		members[i] = ly_col_int64(i, 1, 0);
+		programs[i] = ly_col_int64(i, 2, 0);
+	}
+	*changed_out = 0;
+	for (uint64 i = 0; i < n; i++)
+	{
+		LyMember	m;
+
+		ly_member_load(members[i], true, &m);
+		if (ly_tier_reevaluate(members[i], programs[i], as_of, "review", true))
+			(*changed_out)++;
+		*cursor = members[i];
+	}
+	return n;
+}
+
+Datum
+ly_run_tier_review(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
+	int32		batch_size;
+	JobRun		run = {.job = "run_tier_review"};
+	LyCall		call;
+	int64		cursor = PG_INT64_MIN;
+	int64		reviewed = 0;
+
+	ly_require_not_null(fcinfo, 1, "batch_size");
+	batch_size = PG_GETARG_INT32(1);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, got %d", batch_size)));
+	ly_require_admin(GetUserId(), "loyalty.run_tier_review");
+	run.atomic = call_is_atomic(fcinfo);
+	if (run.atomic)
+		ereport(NOTICE,
+				(errmsg("run_tier_review: called inside a transaction block, so every batch runs in this one transaction"),
+				 errdetail("Progress becomes visible to other sessions only when it commits."),
+				 errhint("CALL it outside a transaction block to commit after each batch.")));
+
+	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	ly_enter(&call);
+	job_start(&run, call.caller, as_of, batch_size);
+	ly_leave(&call);
+	if (!run.atomic)
+		SPI_commit();
+
+	for (;;)
+	{
+		int64		changed;
+		uint64		members;
+
+		ly_enter(&call);
+		members = review_batch(as_of, batch_size, &cursor, &changed);
+		if (members > 0)
+		{
+			run.batches++;
+			reviewed += members;
+			run.items += changed;
+			run.amount = reviewed;
+		}
+		job_record(&run, members == 0);
+		ly_leave(&call);
+		if (!run.atomic)
+			SPI_commit();
+		if (members == 0)
+			break;
+		ereport(NOTICE,
+				(errmsg("run_tier_review: batch %d: %lld members reviewed, %lld tier changes (total %lld members, %lld changes)",
+						run.batches, (long long) members, (long long) changed,
+						(long long) reviewed, (long long) run.items)));
+	}
+	ereport(NOTICE,
+			(errmsg("run_tier_review: done: %lld members reviewed, %lld tier changes in %d batches (run %lld)",
+					(long long) reviewed, (long long) run.items, run.batches, (long long) run.run_id)));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/int.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -896,13 +897,13 @@ static LyPlan plan_earn_in_window = {
 	KEYED_CONFLICT " RETURNING entry_id),"
 	" l AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
 	"  available_at, expires_at, qualifying_from)"
-	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $7 THEN $3 END FROM e),"
+	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $15 THEN $3 END FROM e),"
 	" m AS (UPDATE loyalty.member SET booked = $11, lifetime_earned = $12, last_entry_at = $3,"
 	"  cache_until = $13, cache_available = $14"
 	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
 	" SELECT entry_id FROM e",
-	14, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}
+	15, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, BOOLOID}
 };
 
 /*
@@ -916,8 +917,8 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	int64		booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
 	int64		lifetime = ly_add_points(m->lifetime_earned, e->points, m->member_id, "lifetime points");
 	int64		available = m->cache_available + (ly_lot_usable(lot, e->at) ? lot->points : 0);
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[15];
+	char		nulls[15];
 
 	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at));
 	memset(nulls, ' ', sizeof(nulls));
@@ -936,6 +937,7 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	values[11] = Int64GetDatum(lifetime);
 	values[12] = TimestampTzGetDatum(lot_next_change(lot, e->at, m->cache_until));
 	values[13] = Int64GetDatum(available);
+	values[14] = BoolGetDatum(lot->qualifying);
 	if (ly_exec(&plan_earn_in_window, values, nulls, 1) != 1)
 		return 0;
 	return entry_id;
@@ -984,6 +986,69 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 		return entry_id;
 	*key_taken = ly_col_bool(0, 2, false);	/* covered, yet not written */
 	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Changing when a lot becomes available (orders: release and hold)
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_lot_state = {
+	"UPDATE loyalty.points_lot SET available_at = $3, expires_at = $4, qualifying_from = $5"
+	" WHERE member_id = $1 AND lot_id = $2",
+	5, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/*
+ * Make the open lot `lot_id` available from `available_at` ('infinity':
+ * pending again), with the programme's expiry counted from then, and
+ * qualifying for tiers from `at` or not at all.  An `operation` entry of 0
+ * points records it (release or hold).  Nothing happens to a lot that holds
+ * nothing any more.
+ */
+void
+ly_lot_set_state(int64 member_id, int64 lot_id, TimestampTz available_at,
+				 bool qualifying, const char *operation, const char *source,
+				 const char *ref, TimestampTz at)
+{
+	LyMember	m;
+	LyLot	   *lot;
+	LyEntry		entry;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	StringInfoData detail;
+
+	ly_member_load(member_id, true, &m);
+	ly_begin_write(&m, at);
+	lot = ly_lot_find(&m, lot_id);
+	if (lot == NULL || lot->remaining <= 0)
+		return;
+	lot->available_at = available_at;
+	lot->expires_at = ly_policy_expiry(&m, available_at, &lot->has_expiry);
+	lot->qualifying = qualifying;
+	lot->qualifying_from = qualifying ? at : DT_NOEND;
+	values[0] = Int64GetDatum(member_id);
+	values[1] = Int64GetDatum(lot_id);
+	values[2] = TimestampTzGetDatum(available_at);
+	values[3] = TimestampTzGetDatum(lot->expires_at);
+	nulls[3] = lot->has_expiry ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(at);
+	nulls[4] = qualifying ? ' ' : 'n';
+	ly_exec(&plan_lot_state, values, nulls, 0);
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "{\"lot\": " INT64_FORMAT ", \"points\": " INT64_FORMAT
+					 ", \"available_at\": \"%s\", \"expires_at\": ",
+					 lot_id, lot->remaining, timestamptz_to_str(available_at));
+	if (lot->has_expiry)
+		appendStringInfo(&detail, "\"%s\"", timestamptz_to_str(lot->expires_at));
+	else
+		appendStringInfoString(&detail, "null");
+	appendStringInfo(&detail, ", \"qualifying\": %s}", qualifying ? "true" : "false");
+	ly_entry_init(&entry, operation, source, ref, at);
+	entry.detail = CStringGetTextDatum(detail.data);
+	ly_entry_post(&m, &entry);
+	ly_settle_debt(&m, at, at);
+	ly_member_save(&m);
 }
 
 /* ---------------------------------------------------------------------

@@ -64,6 +64,7 @@ typedef struct LySettings
 	bool		has_expire_policy;
 	int32		expire_months;
 	bool		allow_negative;
+	bool		has_tiers;		/* tier evaluation is needed */
 } LySettings;
 
 extern void ly_settings_init(void);
@@ -122,6 +123,9 @@ extern void ly_entry_init(LyEntry *entry, const char *operation, const char *sou
 extern bool ly_find_keyed(int64 member_id, const char *operation, const char *source,
 						  const char *ref, LyKeyedEntry *found);
 extern TimestampTz ly_policy_expiry(LyMember *m, TimestampTz available_at, bool *has_expiry);
+extern void ly_lot_set_state(int64 member_id, int64 lot_id, TimestampTz available_at,
+							 bool qualifying, const char *operation, const char *source,
+							 const char *ref, TimestampTz at);
 extern int64 *ly_int8_array_values(Datum d, int *n);
 extern int64 ly_add_points(int64 a, int64 b, int64 member_id, const char *what);
 

@@ -29,6 +29,11 @@
 #define ERRCODE_LY_MEMBER_CONFLICT		MAKE_SQLSTATE('L','Y','0','1','0')
 #define ERRCODE_LY_CROSS_PROGRAM		MAKE_SQLSTATE('L','Y','0','1','1')
 #define ERRCODE_LY_NOT_ALLOWED			MAKE_SQLSTATE('L','Y','0','1','2')
+#define ERRCODE_LY_INVALID_DEFINITION	MAKE_SQLSTATE('L','Y','0','1','3')
+#define ERRCODE_LY_TRACKING				MAKE_SQLSTATE('L','Y','0','1','4')
+#define ERRCODE_LY_ORDER_REFUSED		MAKE_SQLSTATE('L','Y','0','1','5')
+#define ERRCODE_LY_UNKNOWN_ORDER		MAKE_SQLSTATE('L','Y','0','1','6')
+#define ERRCODE_LY_INVALID_REFUND		MAKE_SQLSTATE('L','Y','0','1','7')
 
 /* ---- The privileged-call bracket (loyalty.c) ----
  *

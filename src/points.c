@@ -4,7 +4,7 @@
  * checks the idempotency key under that lock, then works through the
  * ledger engine (ledger.c).
  */
-#include "ledger.h"
+#include "definitions.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -95,52 +95,38 @@ opt_instant(FunctionCallInfo fcinfo, int argno, TimestampTz *value)
 /* ---------------------------------------------------------------------
  * earn(member, points, source, ref, expires_at, available_at, at)
  * ------------------------------------------------------------------- */
-Datum
-ly_earn(PG_FUNCTION_ARGS)
+
+/*
+ * Earn as args say, inside ly_enter: used by earn(), record_event() and the
+ * order trigger.  Returns the entry id (the first call's on a replay, with
+ * args->replayed set) and the new lot in args->lot_id.
+ */
+int64
+ly_points_earn(LyEarnArgs *args)
 {
-	int64		member_id;
-	int64		points = ly_arg_positive(fcinfo, 1, "points");
-	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "source"));
-	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
-	TimestampTz at = ly_arg_instant(fcinfo, 6, "at");
-	TimestampTz expires_at = DT_NOEND;
-	TimestampTz available_at = at;
-	bool		has_expiry;
-	bool		expiry_given;
-	LyCall		call;
+	int64		member_id = args->member_id;
+	int64		points = args->points;
+	TimestampTz at = args->at;
+	TimestampTz available_at = args->available_at;
+	TimestampTz expires_at = args->expires_at;
+	bool		has_expiry = args->expiry_given && expires_at != DT_NOEND;
 	LyMember	m;
 	LyKeyedEntry prev;
 	LyEntry		entry;
+	LyLot	   *lot;
 	int64		entry_id;
-	bool		qualifying = strncmp(source, "manual:", 7) != 0;
-	char	   *key;
+	char	   *key = psprintf("earn with source \"%s\" and ref \"%s\"", args->source, args->ref);
 
-	ly_require_not_null(fcinfo, 0, "member");
-	member_id = PG_GETARG_INT64(0);
-	expiry_given = opt_instant(fcinfo, 4, &expires_at);
-	has_expiry = expiry_given;
-	if (opt_instant(fcinfo, 5, &available_at))
-	{
-		if (available_at == DT_NOBEGIN)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_INVALID_LOT_TIMES),
-					 errmsg("available_at must not be -infinity")));
-		available_at = Max(available_at, at);	/* an entry counts from its instant */
-	}
-	if (has_expiry && expires_at == DT_NOEND)
-		has_expiry = false;		/* 'infinity': never */
-
-	key = psprintf("earn with source \"%s\" and ref \"%s\"", source, ref);
-	ly_enter(&call);
+	args->replayed = false;
+	args->lot_id = 0;
 	ly_member_load(member_id, true, &m);
 	/* a member who owes may have debt settled before the entry: check the key first */
-	if (m.debt > 0 && ly_find_keyed(member_id, "earn", source, ref, &prev))
+	if (m.debt > 0 && ly_find_keyed(member_id, "earn", args->source, args->ref, &prev))
 	{
-		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
-		ly_leave(&call);
-		PG_RETURN_INT64(entry_id);
+		args->replayed = true;
+		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
-	if (!expiry_given)
+	if (!args->expiry_given)
 		expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
 	else if (has_expiry && expires_at <= available_at)
 		ereport(ERROR,
@@ -149,22 +135,24 @@ ly_earn(PG_FUNCTION_ARGS)
 						pstrdup(timestamptz_to_str(expires_at)),
 						pstrdup(timestamptz_to_str(available_at)))));
 
-	ly_entry_init(&entry, "earn", source, ref, at);
+	ly_entry_init(&entry, "earn", args->source, args->ref, at);
 	entry.points = points;
-	entry.qualifying = qualifying;
+	entry.qualifying = args->qualifying_entry;
 	entry.keyed = true;
+	entry.detail = args->detail;
 	/*
 	 * Without debt, and inside the window where the cached balance holds, a
 	 * new lot changes nothing else: the member's lots need not be loaded.
 	 */
-	if (ly_cache_holds_at(&m, at))
-		entry_id = ly_earn_in_window(&m, &entry,
-									 ly_lot_add(&m, points, at, available_at, has_expiry,
-												expires_at, qualifying));
+	if (ly_cache_holds_at(&m, at) && args->detail == (Datum) 0)
+	{
+		lot = ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, args->qualifying_lot);
+		entry_id = ly_earn_in_window(&m, &entry, lot);
+	}
 	else
 	{
 		ly_begin_write(&m, at);
-		ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, qualifying);
+		lot = ly_lot_add(&m, points, at, available_at, has_expiry, expires_at, args->qualifying_lot);
 		entry_id = ly_entry_post(&m, &entry);
 		if (entry_id != 0)
 		{
@@ -173,7 +161,46 @@ ly_earn(PG_FUNCTION_ARGS)
 		}
 	}
 	if (entry_id == 0)			/* a repeated call: nothing was written */
-		entry_id = keyed_replay(member_id, "earn", source, ref, key, "points", 1, points);
+	{
+		args->replayed = true;
+		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
+	}
+	args->lot_id = lot->lot_id;
+	if (args->qualifying_lot)
+		ly_tier_reevaluate(member_id, m.program_id, at, "upgrade", false);
+	return entry_id;
+}
+
+Datum
+ly_earn(PG_FUNCTION_ARGS)
+{
+	LyEarnArgs	args;
+	LyCall		call;
+	int64		entry_id;
+
+	memset(&args, 0, sizeof(args));
+	args.points = ly_arg_positive(fcinfo, 1, "points");
+	args.source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "source"));
+	args.ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
+	args.at = ly_arg_instant(fcinfo, 6, "at");
+	args.available_at = args.at;
+	args.expires_at = DT_NOEND;
+	args.qualifying_entry = strncmp(args.source, "manual:", 7) != 0;
+	args.qualifying_lot = args.qualifying_entry;
+	ly_require_not_null(fcinfo, 0, "member");
+	args.member_id = PG_GETARG_INT64(0);
+	args.expiry_given = opt_instant(fcinfo, 4, &args.expires_at);
+	if (opt_instant(fcinfo, 5, &args.available_at))
+	{
+		if (args.available_at == DT_NOBEGIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_INVALID_LOT_TIMES),
+					 errmsg("available_at must not be -infinity")));
+		args.available_at = Max(args.available_at, args.at);	/* an entry counts from its instant */
+	}
+
+	ly_enter(&call);
+	entry_id = ly_points_earn(&args);
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }
@@ -271,8 +298,9 @@ static LyPlan plan_originals = {
 	" WHERE member_id = $1 AND source = $2 AND ref = $3"
 	" AND operation = ANY (ARRAY['earn','spend'])"
 	" AND operation = ANY (ARRAY['earn','spend','adjust','transfer'])"
-	" ORDER BY operation DESC",		/* the spend first: see ly_reverse */
-	3, {INT8OID, TEXTOID, TEXTOID}
+	" AND ($4::text IS NULL OR operation = $4)"
+	" ORDER BY operation DESC",		/* the spend first: see ly_points_reverse */
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static LyPlan plan_reversals_of = {
@@ -465,37 +493,31 @@ reverse_spend(LyMember *m, const Original *orig, const PriorReversals *prior,
 	return entry_id;
 }
 
-Datum
-ly_reverse(PG_FUNCTION_ARGS)
+/*
+ * Reverse, inside ly_enter, the earn and/or spend of `member_id` keyed
+ * (source, ref) (only the `only_operation` one when given) to a cumulative
+ * total (`all`: everything).  Returns the last reversal entry, 0 if nothing
+ * more needed reversing.
+ */
+int64
+ly_points_reverse(int64 member_id, const char *source, const char *ref,
+				  const char *only_operation, bool all, int64 total, TimestampTz at)
 {
-	int64		member_id;
-	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 1, "source"));
-	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "ref"));
-	bool		all = PG_ARGISNULL(3);
-	int64		total = all ? 0 : PG_GETARG_INT64(3);
-	TimestampTz at = ly_arg_instant(fcinfo, 4, "at");
-	LyCall		call;
 	LyMember	m;
-	Datum		values[3];
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	uint64		n;
 	Original	originals[2];
 	int64		result = 0;
 
-	ly_require_not_null(fcinfo, 0, "member");
-	member_id = PG_GETARG_INT64(0);
-	if (!all && total < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("points must not be negative, got " INT64_FORMAT, total),
-				 errhint("points is the total that should stand reversed after the call.")));
-
-	ly_enter(&call);
 	ly_member_load(member_id, true, &m);
 
 	values[0] = Int64GetDatum(member_id);
 	values[1] = CStringGetTextDatum(source);
 	values[2] = CStringGetTextDatum(ref);
-	n = ly_exec(&plan_originals, values, NULL, 0);
+	values[3] = only_operation ? CStringGetTextDatum(only_operation) : (Datum) 0;
+	nulls[3] = only_operation ? ' ' : 'n';
+	n = ly_exec(&plan_originals, values, nulls, 0);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NOTHING_TO_REVERSE),
@@ -563,6 +585,31 @@ ly_reverse(PG_FUNCTION_ARGS)
 			result = reverse_spend(&m, orig, &prior, target - prior.covered, source, ref, at);
 	}
 	end_write(&m, at);
+	return result;
+}
+
+Datum
+ly_reverse(PG_FUNCTION_ARGS)
+{
+	int64		member_id;
+	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 1, "source"));
+	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "ref"));
+	bool		all = PG_ARGISNULL(3);
+	int64		total = all ? 0 : PG_GETARG_INT64(3);
+	TimestampTz at = ly_arg_instant(fcinfo, 4, "at");
+	LyCall		call;
+	int64		result;
+
+	ly_require_not_null(fcinfo, 0, "member");
+	member_id = PG_GETARG_INT64(0);
+	if (!all && total < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("points must not be negative, got " INT64_FORMAT, total),
+				 errhint("points is the total that should stand reversed after the call.")));
+
+	ly_enter(&call);
+	result = ly_points_reverse(member_id, source, ref, NULL, all, total, at);
 	ly_leave(&call);
 	if (result == 0)
 		PG_RETURN_NULL();		/* a total of 0 on an entry never reversed */

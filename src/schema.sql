@@ -51,6 +51,9 @@ CREATE TABLE @extschema@.program (
     currency    text NOT NULL CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
     -- every settings key, defaults filled in (programs.sql validates them)
     settings    jsonb NOT NULL,
+    -- bumped by every definition change (rules, tiers): backends reload
+    -- their cached definitions when it moves (rules.c)
+    definitions_version bigint NOT NULL DEFAULT 0,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.program IS 'One loyalty scheme (a brand or a shop); everything else belongs to one programme.';
@@ -84,7 +87,10 @@ CREATE TABLE @extschema@.member (
     -- Read cache: the effective balance is cache_available for every instant
     -- in [last_entry_at, cache_until); outside it, ledger.c recomputes.
     cache_until     timestamptz NOT NULL DEFAULT 'infinity',
-    cache_available bigint NOT NULL DEFAULT 0
+    cache_available bigint NOT NULL DEFAULT 0,
+    -- Current tier (tiers.c); its history is in tier_history.
+    tier            text,
+    tier_since      timestamptz
 );
 CREATE INDEX member_program_idx ON @extschema@.member (program_id);
 COMMENT ON TABLE @extschema@.member IS 'A member of one programme, with the booked balance cached from its ledger.';

@@ -1,6 +1,6 @@
 /*
  * settings.c: the programme settings every ledger write reads (time zone,
- * expiry policy, allow_negative), cached per backend so that locking a
+ * expiry policy, allow_negative, whether it has tiers), cached per backend so that locking a
  * member needs no join with its programme.
  *
  * Invalidation: catalog invalidation callbacks do not fire for rows of
@@ -40,7 +40,8 @@ ly_settings_init(void)
 
 static LyPlan plan_settings = {
 	"SELECT p.settings->>'timezone', (p.settings->>'points_expire_months')::int4,"
-	" COALESCE((p.settings->>'allow_negative')::boolean, false)"
+	" COALESCE((p.settings->>'allow_negative')::boolean, false),"
+	" EXISTS (SELECT 1 FROM loyalty.tier t WHERE t.program_id = p.program_id)"
 	" FROM loyalty.program p WHERE p.program_id = $1",
 	1, {INT8OID}
 };
@@ -77,6 +78,7 @@ ly_settings(int64 program_id)
 	entry->has_expire_policy = !ly_col_is_null(0, 2);
 	entry->expire_months = ly_col_int32(0, 2, 0);
 	entry->allow_negative = ly_col_bool(0, 3, false);
+	entry->has_tiers = ly_col_bool(0, 4, false);
 	return entry;
 }
 

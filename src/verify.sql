@@ -131,7 +131,7 @@ BEGIN
         SELECT e.member_id, e.entry_id, e.operation FROM @extschema@.points_entry e
         LEFT JOIN @extschema@.member m ON m.member_id = e.member_id
         WHERE (m.member_id IS NULL AND pid IS NULL) OR (m.member_id IS NOT NULL AND (pid IS NULL OR m.program_id = pid)
-              AND e.operation <> ALL (ARRAY['earn','spend','reverse','adjust','transfer','expire','settle'])))
+              AND e.operation <> ALL (ARRAY['earn','spend','reverse','adjust','transfer','expire','settle','release','hold'])))
     SELECT 'points: every entry has its member and a known operation', count(*) = 0,
            CASE WHEN count(*) = 0 THEN 'all entries well-formed'
                 ELSE format('%s entries malformed, e.g. entry %s (member %s, operation %s)', count(*),

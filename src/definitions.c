@@ -1,0 +1,254 @@
+/*
+ * definitions.c: the per-backend cache of every programme's earning rules
+ * and tiers, as C structures parsed once from their typed columns.
+ *
+ * Catalog invalidation callbacks do not fire for rows of ordinary tables, so
+ * each lookup reads the programme's definitions_version (one index lookup,
+ * with the settings that come with it); define_earn_rule and define_tier
+ * bump it in their transaction, and a cache entry whose version differs is
+ * rebuilt.  The version is read with the statement's snapshot, so a change
+ * applies to every operation that starts after it commits.
+ */
+#include "definitions.h"
+
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+static HTAB *definitions_cache = NULL;
+
+static LyPlan plan_version = {
+	"SELECT definitions_version, settings->>'timezone', settings->>'tier_basis',"
+	" COALESCE((settings->>'retain_months')::int4, 0), COALESCE((settings->>'pending_days')::int4, 0)"
+	" FROM loyalty.program WHERE program_id = $1",
+	1, {INT8OID}
+};
+
+static LyPlan plan_rules = {
+	"SELECT code, kind, event, active, per_amount, points, multiplier, skus, categories,"
+	" when_birthday, when_weekdays, when_dates, when_month_day, when_tiers,"
+	" max_points_per_order, max_points_per_day, max_times, max_per_day, valid_from, valid_until"
+	" FROM loyalty.earn_rule WHERE program_id = $1 AND superseded_at IS NULL AND active"
+	" ORDER BY code",
+	1, {INT8OID}
+};
+
+static LyPlan plan_tiers = {
+	"SELECT code, rank, threshold, discount_pct, earn_multiplier, benefits"
+	" FROM loyalty.tier WHERE program_id = $1 ORDER BY rank",
+	1, {INT8OID}
+};
+
+static LyPlan plan_program_id = {
+	"SELECT program_id FROM loyalty.program WHERE code = $1",
+	1, {TEXTOID}
+};
+
+/* The id of the programme with this code; raises LY003 if none. */
+int64
+ly_program_id(const char *code)
+{
+	Datum		values[1] = {CStringGetTextDatum(code)};
+
+	if (ly_exec(&plan_program_id, values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN_PROGRAM),
+				 errmsg("program \"%s\" does not exist", code),
+				 errhint("Create it with loyalty.create_program().")));
+	return ly_col_int64(0, 1, 0);
+}
+
+/* text[] column as C strings in the current context (none when NULL). */
+static char **
+text_array_col(uint64 row, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = TextDatumGetCString(elems[i]);
+	return out;
+}
+
+static Datum
+numeric_col(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = ly_col_datum(row, col, &isnull);
+
+	if (isnull)
+		return (Datum) 0;
+	return PointerGetDatum(DatumGetNumericCopy(d));
+}
+
+static void
+rule_from_row(LyRule *r, uint64 row)
+{
+	char	   *kind = ly_col_text(row, 2);
+	bool		isnull;
+	Datum		d;
+
+	memset(r, 0, sizeof(*r));
+	r->code = ly_col_text(row, 1);
+	r->kind = strcmp(kind, "base") == 0 ? LY_RULE_BASE :
+		strcmp(kind, "multiplier") == 0 ? LY_RULE_MULTIPLIER :
+		strcmp(kind, "event") == 0 ? LY_RULE_EVENT : LY_RULE_CASHBACK;
+	r->event = ly_col_text(row, 3);
+	r->active = ly_col_bool(row, 4, true);
+	r->per_amount = ly_col_int64(row, 5, 0);
+	r->points = ly_col_int64(row, 6, 0);
+	r->multiplier = numeric_col(row, 7);
+	r->skus = text_array_col(row, 8, &r->nskus);
+	r->categories = text_array_col(row, 9, &r->ncategories);
+	r->when_birthday = ly_col_bool(row, 10, false);
+	d = ly_col_datum(row, 11, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(d), INT4OID, 4, true, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			r->weekdays_mask |= 1 << DatumGetInt32(elems[i]);
+	}
+	d = ly_col_datum(row, 12, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(DatumGetArrayTypeP(d), DATEOID, 4, true, TYPALIGN_INT,
+						  &elems, &nulls, &r->ndates);
+		r->dates = palloc(sizeof(DateADT) * Max(r->ndates, 1));
+		for (int i = 0; i < r->ndates; i++)
+			r->dates[i] = DatumGetDateADT(elems[i]);
+	}
+	r->month_day = ly_col_int32(row, 13, 0);
+	r->tiers = text_array_col(row, 14, &r->ntiers);
+	r->max_points_per_order = ly_col_int64(row, 15, 0);
+	r->max_points_per_day = ly_col_int64(row, 16, 0);
+	r->max_times = ly_col_int64(row, 17, 0);
+	r->max_per_day = ly_col_int64(row, 18, 0);
+	r->has_from = !ly_col_is_null(row, 19);
+	r->valid_from = ly_col_timestamptz(row, 19, DT_NOBEGIN);
+	r->has_until = !ly_col_is_null(row, 20);
+	r->valid_until = ly_col_timestamptz(row, 20, DT_NOEND);
+}
+
+/*
+ * Fill defs from the catalogue tables.  SPI returns to its own context after
+ * every statement, so the copies are made after each query, in defs->cxt.
+ */
+static void
+load_definitions(LyDefinitions *defs)
+{
+	Datum		values[1] = {Int64GetDatum(defs->program_id)};
+	MemoryContext old;
+	uint64		n;
+
+	n = ly_exec(&plan_rules, values, NULL, 0);
+	old = MemoryContextSwitchTo(defs->cxt);
+	defs->nrules = (int) n;
+	defs->rules = palloc0(sizeof(LyRule) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		rule_from_row(&defs->rules[i], i);
+	MemoryContextSwitchTo(old);
+
+	n = ly_exec(&plan_tiers, values, NULL, 0);
+	old = MemoryContextSwitchTo(defs->cxt);
+	defs->ntiers = (int) n;
+	defs->tiers = palloc0(sizeof(LyTier) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		LyTier	   *t = &defs->tiers[i];
+		bool		isnull;
+
+		t->code = ly_col_text(i, 1);
+		t->rank = ly_col_int32(i, 2, 0);
+		t->threshold = ly_col_int64(i, 3, 0);
+		t->discount_pct = numeric_col(i, 4);
+		t->earn_multiplier = numeric_col(i, 5);
+		t->benefits = PointerGetDatum(DatumGetJsonbPCopy(ly_col_datum(i, 6, &isnull)));
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The programme's definitions, current as of this statement's snapshot.
+ * Call inside ly_enter / ly_enter_read.
+ */
+LyDefinitions *
+ly_definitions(int64 program_id)
+{
+	Datum		values[1] = {Int64GetDatum(program_id)};
+	LyDefinitions *defs;
+	bool		found;
+	int64		version;
+	char	   *timezone;
+	char	   *basis;
+
+	if (ly_exec(&plan_version, values, NULL, 1) != 1)
+		elog(ERROR, "programme " INT64_FORMAT " does not exist", program_id);
+	version = ly_col_int64(0, 1, 0);
+	timezone = ly_col_text(0, 2);
+	basis = ly_col_text(0, 3);
+
+	if (definitions_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(LyDefinitions);
+		ctl.hcxt = CacheMemoryContext;
+		definitions_cache = hash_create("loyalty definitions", 16, &ctl,
+										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	defs = hash_search(definitions_cache, &program_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		defs->cxt = NULL;
+		defs->version = -1;
+	}
+	strlcpy(defs->timezone, timezone ? timezone : "UTC", sizeof(defs->timezone));
+	defs->basis = basis == NULL || strcmp(basis, "lifetime_points") == 0 ? LY_BASIS_LIFETIME_POINTS :
+		strcmp(basis, "rolling_12m_points") == 0 ? LY_BASIS_ROLLING_12M_POINTS :
+		LY_BASIS_ROLLING_12M_SPEND;
+	defs->retain_months = ly_col_int32(0, 4, 0);
+	defs->pending_days = ly_col_int32(0, 5, 0);
+	if (defs->cxt != NULL && defs->version == version)
+		return defs;
+
+	if (defs->cxt != NULL)
+		MemoryContextDelete(defs->cxt);
+	defs->cxt = NULL;
+	defs->nrules = 0;
+	defs->ntiers = 0;
+	defs->cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty programme definitions",
+									  ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		load_definitions(defs);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(defs->cxt);
+		defs->cxt = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	defs->version = version;
+	return defs;
+}

@@ -1,0 +1,870 @@
+/*
+ * orders.c: the row trigger on the application's order tables, and refund().
+ *
+ * The trigger maps a row's status to paid / completed / refunded /
+ * cancelled (or nothing), then moves the order's loyalty state
+ * (loyalty.order_state) from what was recorded to that target, in the
+ * order's own transaction (SPEC section 8):
+ *   paid       price with the rules and tier in force; points pending
+ *   completed  points available after pending_days; qualifying; tier
+ *   refunded / cancelled / DELETE   earn reversed, the order's spends returned
+ * Decisions are taken against the recorded state with the member row locked,
+ * so a repeated or concurrent transition acts once.  A row without a member
+ * (guest checkout) or with an unmapped status is ignored; a row the trigger
+ * must act on but cannot (NULL or negative amount) is refused.
+ */
+#include "definitions.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(ly_order_trigger);
+PG_FUNCTION_INFO_V1(ly_refund);
+
+typedef enum OrderState
+{
+	OS_NONE,					/* not seen, or an unmapped status */
+	OS_PAID,
+	OS_COMPLETED,
+	OS_REFUNDED,
+	OS_CANCELLED,
+	OS_DELETED
+} OrderState;
+
+static const char *const state_names[] = {"none", "paid", "completed", "refunded", "cancelled", "deleted"};
+
+static OrderState
+state_from_name(const char *name)
+{
+	for (int i = OS_PAID; i <= OS_DELETED; i++)
+		if (strcmp(state_names[i], name) == 0)
+			return (OrderState) i;
+	return OS_NONE;
+}
+
+/* ---------------------------------------------------------------------
+ * Tracking configuration, cached per order table
+ * ------------------------------------------------------------------- */
+
+typedef struct TrackedColumn
+{
+	AttrNumber	attnum;			/* 0: not configured */
+	Oid			type;
+	FmgrInfo	out;			/* text form */
+} TrackedColumn;
+
+typedef struct Tracked
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	int64		tracked_id;
+	int64		program_id;
+	char	   *program_code;
+	bool		application_ids;
+	TrackedColumn member;
+	TrackedColumn amount;
+	TrackedColumn status;
+	TrackedColumn id;
+	TrackedColumn lines;
+	TrackedColumn coupon;
+	TrackedColumn time;
+	int			nstatuses;
+	char	  **status_names;
+	OrderState *status_states;
+	MemoryContext cxt;
+} Tracked;
+
+static HTAB *tracked_cache = NULL;
+
+static void
+tracked_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	Tracked    *t;
+
+	if (tracked_cache == NULL)
+		return;
+	hash_seq_init(&status, tracked_cache);
+	while ((t = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || t->relid == relid)
+			t->valid = false;
+}
+
+static LyPlan plan_tracked = {
+	"SELECT t.tracked_id, t.program_id, p.code, p.settings->>'member_ids' = 'application',"
+	" t.member_column::text, t.amount_column::text, t.status_column::text, t.id_column::text,"
+	" t.lines_column::text, t.coupon_column::text, t.time_column::text, t.statuses"
+	" FROM loyalty.tracked_table t JOIN loyalty.program p USING (program_id)"
+	" WHERE t.orders = $1 AND t.active",
+	1, {OIDOID}
+};
+
+static void
+column_setup(Tracked *t, TrackedColumn *col, TupleDesc desc, char *name)
+{
+	Oid			out;
+	bool		varlena;
+
+	memset(col, 0, sizeof(*col));
+	if (name == NULL)
+		return;
+	col->attnum = SPI_fnumber(desc, name);
+	if (col->attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRACKING),
+				 errmsg("tracked column \"%s\" no longer exists", name),
+				 errhint("Untrack the table and track it again with its current columns.")));
+	col->type = TupleDescAttr(desc, col->attnum - 1)->atttypid;
+	getTypeOutputInfo(col->type, &out, &varlena);
+	fmgr_info_cxt(out, &col->out, t->cxt);
+}
+
+/* The configuration of `rel`, inside ly_enter (loads it if needed). */
+static Tracked *
+tracked_config(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Tracked    *t;
+	bool		found;
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext old;
+	Jsonb	   *statuses;
+	bool		isnull;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	OrderState	current = OS_NONE;
+	int			cap = 8;
+
+	if (tracked_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(Tracked);
+		ctl.hcxt = CacheMemoryContext;
+		tracked_cache = hash_create("loyalty tracked order tables", 8, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(tracked_invalidate, (Datum) 0);
+	}
+	t = hash_search(tracked_cache, &relid, HASH_ENTER, &found);
+	if (found && t->valid)
+		return t;
+	if (found && t->cxt)
+		MemoryContextDelete(t->cxt);
+	t->valid = false;
+	t->cxt = NULL;
+
+	if (ly_exec(&plan_tracked, values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRACKING),
+				 errmsg("table \"%s\" has the loyalty trigger but is not tracked",
+						RelationGetRelationName(rel)),
+				 errhint("Drop trigger loyalty_track_orders, or track the table with loyalty.track_orders().")));
+	t->cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty tracked table", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(t->cxt);
+	t->tracked_id = ly_col_int64(0, 1, 0);
+	t->program_id = ly_col_int64(0, 2, 0);
+	t->program_code = ly_col_text(0, 3);
+	t->application_ids = ly_col_bool(0, 4, false);
+	column_setup(t, &t->member, rel->rd_att, ly_col_text(0, 5));
+	column_setup(t, &t->amount, rel->rd_att, ly_col_text(0, 6));
+	column_setup(t, &t->status, rel->rd_att, ly_col_text(0, 7));
+	column_setup(t, &t->id, rel->rd_att, ly_col_text(0, 8));
+	column_setup(t, &t->lines, rel->rd_att, ly_col_text(0, 9));
+	column_setup(t, &t->coupon, rel->rd_att, ly_col_text(0, 10));
+	column_setup(t, &t->time, rel->rd_att, ly_col_text(0, 11));
+
+	/* {"paid": ["paid", ...], ...} as a flat list */
+	statuses = DatumGetJsonbP(ly_col_datum(0, 12, &isnull));
+	t->status_names = palloc(sizeof(char *) * cap);
+	t->status_states = palloc(sizeof(OrderState) * cap);
+	t->nstatuses = 0;
+	it = JsonbIteratorInit(&statuses->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			current = state_from_name(pnstrdup(v.val.string.val, v.val.string.len));
+		else if (tok == WJB_ELEM && v.type == jbvString)
+		{
+			if (t->nstatuses == cap)
+			{
+				cap *= 2;
+				t->status_names = repalloc(t->status_names, sizeof(char *) * cap);
+				t->status_states = repalloc(t->status_states, sizeof(OrderState) * cap);
+			}
+			t->status_names[t->nstatuses] = pnstrdup(v.val.string.val, v.val.string.len);
+			t->status_states[t->nstatuses] = current;
+			t->nstatuses++;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	t->relid = relid;
+	t->valid = true;
+	return t;
+}
+
+/* ---------------------------------------------------------------------
+ * Reading a row
+ * ------------------------------------------------------------------- */
+
+typedef struct OrderRow
+{
+	char	   *member_key;		/* NULL: guest */
+	bool		has_amount;
+	int64		amount;
+	OrderState	target;
+	char	   *order_id;
+	Jsonb	   *lines;
+	char	   *coupon;
+	bool		has_time;
+	TimestampTz time;
+} OrderRow;
+
+static char *
+column_text(TrackedColumn *col, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (col->attnum == 0)
+		return NULL;
+	d = heap_getattr(tup, col->attnum, desc, &isnull);
+	if (isnull)
+		return NULL;
+	return OutputFunctionCall(&col->out, d);
+}
+
+static void
+read_row(Tracked *t, HeapTuple tup, TupleDesc desc, OrderRow *row)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *status;
+
+	memset(row, 0, sizeof(*row));
+	row->member_key = column_text(&t->member, tup, desc);
+	d = heap_getattr(tup, t->amount.attnum, desc, &isnull);
+	row->has_amount = !isnull;
+	if (!isnull)
+		row->amount = t->amount.type == INT8OID ? DatumGetInt64(d) :
+			t->amount.type == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
+	status = column_text(&t->status, tup, desc);
+	row->target = OS_NONE;
+	for (int i = 0; status && i < t->nstatuses; i++)
+		if (strcmp(t->status_names[i], status) == 0)
+			row->target = t->status_states[i];
+	row->order_id = column_text(&t->id, tup, desc);
+	if (t->lines.attnum)
+	{
+		d = heap_getattr(tup, t->lines.attnum, desc, &isnull);
+		row->lines = isnull ? NULL : DatumGetJsonbP(d);
+	}
+	row->coupon = column_text(&t->coupon, tup, desc);
+	if (t->time.attnum)
+	{
+		d = heap_getattr(tup, t->time.attnum, desc, &isnull);
+		row->has_time = !isnull;
+		row->time = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+}
+
+/* Did the columns the trigger reads change between two images of a row? */
+static bool
+column_changed(TrackedColumn *col, HeapTuple a, HeapTuple b, TupleDesc desc)
+{
+	bool		anull,
+				bnull;
+	Datum		ad,
+				bd;
+	Form_pg_attribute att;
+
+	if (col->attnum == 0)
+		return false;
+	att = TupleDescAttr(desc, col->attnum - 1);
+	ad = heap_getattr(a, col->attnum, desc, &anull);
+	bd = heap_getattr(b, col->attnum, desc, &bnull);
+	if (anull || bnull)
+		return anull != bnull;
+	return !datumIsEqual(ad, bd, att->attbyval, att->attlen);
+}
+
+/* ---------------------------------------------------------------------
+ * Members
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_key_lookup = {
+	"SELECT member_id FROM loyalty.customer_key WHERE external_id = $1 AND program_id = $2",
+	2, {TEXTOID, INT8OID}
+};
+
+static LyPlan plan_member_of_program = {
+	"SELECT 1 FROM loyalty.member WHERE member_id = $1 AND program_id = $2",
+	2, {INT8OID, INT8OID}
+};
+
+static LyPlan plan_enroll = {
+	"SELECT loyalty._enroll($1, $2, $3, $4, NULL, '{}')",
+	4, {OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/* The member id of a customer key; 0 if unknown and not to be enrolled. */
+static int64
+resolve_member(Tracked *t, const char *key, bool enroll, Oid caller, TimestampTz at)
+{
+	Datum		values[4];
+
+	if (t->application_ids)
+	{
+		int64		id = pg_strtoint64(key);
+
+		values[0] = Int64GetDatum(id);
+		values[1] = Int64GetDatum(t->program_id);
+		if (ly_exec(&plan_member_of_program, values, NULL, 1) == 1)
+			return id;
+	}
+	else
+	{
+		values[0] = CStringGetTextDatum(key);
+		values[1] = Int64GetDatum(t->program_id);
+		if (ly_exec(&plan_key_lookup, values, NULL, 1) == 1)
+			return ly_col_int64(0, 1, 0);
+	}
+	if (!enroll)
+		return 0;
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(t->program_code);
+	values[2] = CStringGetTextDatum(key);
+	values[3] = TimestampTzGetDatum(at);
+	ly_exec(&plan_enroll, values, NULL, 1);
+	return ly_col_int64(0, 1, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Order state
+ * ------------------------------------------------------------------- */
+
+typedef struct Order
+{
+	bool		exists;
+	int64		member_id;
+	int64		tracked_id;
+	char	   *order_id;
+	int64		program_id;
+	OrderState	state;
+	int32		generation;
+	int64		amount;
+	int64		refunded;
+	int64		earned;
+	char	   *earn_ref;
+	int64		lot_id;
+	char	   *coupon;
+	Datum		priced;			/* jsonb text, or 0 */
+	TimestampTz first_paid_at;
+	TimestampTz paid_at;
+	bool		has_completed;
+	TimestampTz completed_at;
+	bool		has_closed;
+	TimestampTz closed_at;
+} Order;
+
+static LyPlan plan_order_load = {
+	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced::text,"
+	" first_paid_at, paid_at, completed_at, closed_at, program_id"
+	" FROM loyalty.order_state WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+static void
+order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
+{
+	Datum		values[3] = {Int64GetDatum(member_id), Int64GetDatum(tracked_id),
+	CStringGetTextDatum(order_id)};
+
+	memset(o, 0, sizeof(*o));
+	o->member_id = member_id;
+	o->tracked_id = tracked_id;
+	o->order_id = pstrdup(order_id);
+	o->generation = 1;
+	if (ly_exec(&plan_order_load, values, NULL, 1) != 1)
+		return;
+	o->exists = true;
+	o->state = state_from_name(ly_col_text(0, 1));
+	o->generation = ly_col_int32(0, 2, 1);
+	o->amount = ly_col_int64(0, 3, 0);
+	o->refunded = ly_col_int64(0, 4, 0);
+	o->earned = ly_col_int64(0, 5, 0);
+	o->earn_ref = ly_col_text(0, 6);
+	o->lot_id = ly_col_int64(0, 7, 0);
+	o->coupon = ly_col_text(0, 8);
+	o->priced = ly_col_is_null(0, 9) ? (Datum) 0 : CStringGetTextDatum(ly_col_text(0, 9));
+	o->first_paid_at = ly_col_timestamptz(0, 10, 0);
+	o->paid_at = ly_col_timestamptz(0, 11, 0);
+	o->has_completed = !ly_col_is_null(0, 12);
+	o->completed_at = ly_col_timestamptz(0, 12, 0);
+	o->has_closed = !ly_col_is_null(0, 13);
+	o->closed_at = ly_col_timestamptz(0, 13, 0);
+	o->program_id = ly_col_int64(0, 14, 0);
+}
+
+static LyPlan plan_order_save = {
+	"INSERT INTO loyalty.order_state AS o (member_id, tracked_id, order_id, program_id, state,"
+	" generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced, first_paid_at, paid_at,"
+	" completed_at, closed_at, updated_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18)"
+	" ON CONFLICT (member_id, tracked_id, order_id) DO UPDATE SET state = $5, generation = $6,"
+	" amount = $7, refunded = $8, earned = $9, earn_ref = $10, lot_id = $11, coupon = $12,"
+	" priced = $13::jsonb, paid_at = $15, completed_at = $16, closed_at = $17, updated_at = $18",
+	18, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID,
+		INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID}
+};
+
+static void
+order_save(Order *o, TimestampTz at)
+{
+	Datum		values[18];
+	char		nulls[18];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(o->member_id);
+	values[1] = Int64GetDatum(o->tracked_id);
+	values[2] = CStringGetTextDatum(o->order_id);
+	values[3] = Int64GetDatum(o->program_id);
+	values[4] = CStringGetTextDatum(state_names[o->state]);
+	values[5] = Int32GetDatum(o->generation);
+	values[6] = Int64GetDatum(o->amount);
+	values[7] = Int64GetDatum(o->refunded);
+	values[8] = Int64GetDatum(o->earned);
+	values[9] = o->earn_ref ? CStringGetTextDatum(o->earn_ref) : (Datum) 0;
+	nulls[9] = o->earn_ref ? ' ' : 'n';
+	values[10] = Int64GetDatum(o->lot_id);
+	nulls[10] = o->lot_id ? ' ' : 'n';
+	values[11] = o->coupon ? CStringGetTextDatum(o->coupon) : (Datum) 0;
+	nulls[11] = o->coupon ? ' ' : 'n';
+	values[12] = o->priced;
+	nulls[12] = o->priced ? ' ' : 'n';
+	values[13] = TimestampTzGetDatum(o->first_paid_at);
+	values[14] = TimestampTzGetDatum(o->paid_at);
+	values[15] = TimestampTzGetDatum(o->completed_at);
+	nulls[15] = o->has_completed ? ' ' : 'n';
+	values[16] = TimestampTzGetDatum(o->closed_at);
+	nulls[16] = o->has_closed ? ' ' : 'n';
+	values[17] = TimestampTzGetDatum(at);
+	ly_exec(&plan_order_save, values, nulls, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Transitions
+ * ------------------------------------------------------------------- */
+
+static char *
+generation_ref(const Order *o)
+{
+	return o->generation == 1 ? pstrdup(o->order_id) : psprintf("%s#%d", o->order_id, o->generation);
+}
+
+/* Price the order at `at` and record its points pending (new or next generation). */
+static void
+price(Order *o, const OrderRow *row, TimestampTz at)
+{
+	LyDefinitions *defs = ly_definitions(o->program_id);
+	LyMemberFacts facts;
+	LyQuote		quote;
+
+	if (!row->has_amount || row->amount < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_ORDER_REFUSED),
+				 row->has_amount ?
+				 errmsg("order \"%s\" has a negative amount (" INT64_FORMAT "): loyalty cannot price it",
+						o->order_id, row->amount) :
+				 errmsg("order \"%s\" has no amount: loyalty cannot price it", o->order_id),
+				 errhint("A paid or completed order needs its amount, in minor units, zero or more.")));
+	ly_member_facts(o->member_id, at, &facts);
+	ly_quote_order(defs, &facts, row->amount, row->lines, at, &quote);
+	o->amount = row->amount;
+	o->refunded = 0;
+	o->earned = quote.points;
+	o->earn_ref = NULL;
+	o->lot_id = 0;
+	o->priced = quote.detail;
+	o->paid_at = at;
+	o->has_completed = false;
+	o->has_closed = false;
+	if (!o->exists)
+		o->first_paid_at = at;
+	if (quote.points > 0)
+	{
+		LyEarnArgs	earn;
+
+		memset(&earn, 0, sizeof(earn));
+		earn.member_id = o->member_id;
+		earn.points = quote.points;
+		earn.source = "order";
+		earn.ref = generation_ref(o);
+		earn.at = at;
+		earn.available_at = DT_NOEND;	/* pending until completed */
+		earn.qualifying_entry = true;
+		earn.qualifying_lot = false;	/* qualifies when completed */
+		ly_points_earn(&earn);
+		o->earn_ref = (char *) earn.ref;
+		o->lot_id = earn.lot_id;
+	}
+	ly_awards_record(o->member_id, defs, at, &quote);
+}
+
+/* Take back the order's earn: all of it. */
+static void
+unearn(Order *o, TimestampTz at)
+{
+	if (o->earn_ref)
+		ly_points_reverse(o->member_id, "order", o->earn_ref, "earn", true, 0, at);
+}
+
+static LyPlan plan_order_spends = {
+	"SELECT DISTINCT source FROM loyalty.points_entry"
+	" WHERE member_id = $1 AND operation = 'spend' AND ref = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* Give back what the order spent: points spent with the order's id as ref. */
+static void
+return_spends(Order *o, TimestampTz at)
+{
+	Datum		values[2] = {Int64GetDatum(o->member_id), CStringGetTextDatum(o->order_id)};
+	uint64		n = ly_exec(&plan_order_spends, values, NULL, 0);
+	char	  **sources = palloc(sizeof(char *) * Max(n, 1));
+
+	for (uint64 i = 0; i < n; i++)
+		sources[i] = ly_col_text(i, 1);
+	for (uint64 i = 0; i < n; i++)
+		ly_points_reverse(o->member_id, sources[i], o->order_id, "spend", true, 0, at);
+}
+
+static void
+complete(Order *o, TimestampTz at)
+{
+	LyDefinitions *defs = ly_definitions(o->program_id);
+
+	o->state = OS_COMPLETED;
+	o->has_completed = true;
+	o->completed_at = at;
+	if (o->lot_id)
+		ly_lot_set_state(o->member_id, o->lot_id,
+						 at + (TimestampTz) defs->pending_days * USECS_PER_DAY,
+						 true, "release", "order", o->earn_ref, at);
+	ly_tier_reevaluate(o->member_id, o->program_id, at, "upgrade", false);
+}
+
+static void
+new_generation(Order *o)
+{
+	if (o->exists && (o->state == OS_REFUNDED || o->state == OS_CANCELLED || o->state == OS_DELETED))
+		o->generation++;
+}
+
+/* Move the order to `target` as SPEC section 8's table says. */
+static void
+transition(Order *o, const OrderRow *row, OrderState target, TimestampTz at)
+{
+	OrderState	from = o->exists ? o->state : OS_NONE;
+
+	if (row->coupon)
+		o->coupon = pstrdup(row->coupon);
+	switch (target)
+	{
+		case OS_PAID:
+			if (from == OS_PAID)
+			{
+				if (!row->has_amount || row->amount == o->amount)
+					return;
+				unearn(o, at);	/* amount changed while paid: re-priced */
+				o->generation++;
+				price(o, row, at);
+			}
+			else if (from == OS_COMPLETED)
+			{
+				/* undone back to pending: no longer qualifying */
+				if (o->lot_id)
+					ly_lot_set_state(o->member_id, o->lot_id, DT_NOEND, false, "hold", "order",
+									 o->earn_ref, at);
+				o->has_completed = false;
+			}
+			else
+			{
+				new_generation(o);
+				price(o, row, at);
+			}
+			o->state = OS_PAID;
+			break;
+		case OS_COMPLETED:
+			if (from == OS_COMPLETED)
+				return;			/* completed twice: points once */
+			if (from == OS_PAID)
+			{
+				if (row->has_amount && row->amount != o->amount)
+				{
+					unearn(o, at);
+					o->generation++;
+					price(o, row, at);
+				}
+			}
+			else
+			{
+				new_generation(o);
+				price(o, row, at);
+			}
+			complete(o, at);
+			break;
+		case OS_REFUNDED:
+		case OS_CANCELLED:
+		case OS_DELETED:
+			if (from == OS_NONE)
+				return;			/* never paid: nothing to undo */
+			if (from == OS_PAID || from == OS_COMPLETED)
+			{
+				unearn(o, at);
+				return_spends(o, at);
+				o->has_closed = true;
+				o->closed_at = at;
+			}
+			else if (from == target)
+				return;
+			o->state = target;
+			break;
+		case OS_NONE:
+			return;
+	}
+	order_save(o, at);
+}
+
+/* ---------------------------------------------------------------------
+ * The trigger
+ * ------------------------------------------------------------------- */
+
+Datum
+ly_order_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	newtup = NULL;
+	HeapTuple	oldtup = NULL;
+	Tracked    *t;
+	OrderRow	row;
+	OrderState	target;
+	TimestampTz at;
+	LyCall		call;
+	int64		member_id;
+	Order		o;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "loyalty._order_trigger must run AFTER ... FOR EACH ROW");
+	desc = RelationGetDescr(td->tg_relation);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		newtup = td->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		oldtup = td->tg_trigtuple;
+		newtup = td->tg_newtuple;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		oldtup = td->tg_trigtuple;
+	else
+		return PointerGetDatum(NULL);
+
+	/* An UPDATE that leaves every column it reads alone costs no query. */
+	if (tracked_cache != NULL && oldtup && newtup)
+	{
+		Oid			relid = RelationGetRelid(td->tg_relation);
+
+		t = hash_search(tracked_cache, &relid, HASH_FIND, NULL);
+		if (t && t->valid &&
+			!column_changed(&t->status, oldtup, newtup, desc) &&
+			!column_changed(&t->amount, oldtup, newtup, desc) &&
+			!column_changed(&t->member, oldtup, newtup, desc) &&
+			!column_changed(&t->id, oldtup, newtup, desc))
+			return PointerGetDatum(NULL);
+	}
+
+	ly_enter(&call);
+	t = tracked_config(td->tg_relation);
+	if (newtup)
+		read_row(t, newtup, desc, &row);
+	else
+	{
+		read_row(t, oldtup, desc, &row);
+		row.target = OS_DELETED;
+	}
+	target = row.target;
+	at = row.has_time && newtup ? row.time : GetCurrentStatementStartTimestamp();
+
+	/* An order may not move to another customer or id while it counts. */
+	if (oldtup && newtup)
+	{
+		OrderRow	old;
+
+		read_row(t, oldtup, desc, &old);
+		if (old.member_key && old.order_id &&
+			(row.member_key == NULL || strcmp(old.member_key, row.member_key) != 0 ||
+			 row.order_id == NULL || strcmp(old.order_id, row.order_id) != 0))
+		{
+			int64		old_member = resolve_member(t, old.member_key, false, call.caller, at);
+			Order		prev;
+
+			if (old_member != 0)
+			{
+				ly_member_load(old_member, true, &(LyMember) {0});
+				order_load(old_member, t->tracked_id, old.order_id, &prev);
+				if (prev.exists && (prev.state == OS_PAID || prev.state == OS_COMPLETED))
+					ereport(ERROR,
+							(errcode(ERRCODE_LY_ORDER_REFUSED),
+							 errmsg("order \"%s\" cannot change its customer or id while it is %s",
+									old.order_id, state_names[prev.state]),
+							 errdetail("Its points belong to customer \"%s\".", old.member_key),
+							 errhint("Cancel or refund the order first, then write a new one.")));
+			}
+		}
+	}
+
+	if (target == OS_NONE || row.member_key == NULL || row.order_id == NULL)
+	{
+		ly_leave(&call);		/* unmapped status or guest checkout: not ours */
+		return PointerGetDatum(NULL);
+	}
+	member_id = resolve_member(t, row.member_key, target == OS_PAID || target == OS_COMPLETED,
+							   call.caller, at);
+	if (member_id != 0)
+	{
+		LyMember	m;
+
+		ly_member_load(member_id, true, &m);	/* every decision under the member's lock */
+		order_load(member_id, t->tracked_id, row.order_id, &o);
+		o.program_id = t->program_id;
+		transition(&o, &row, target, at);
+	}
+	ly_leave(&call);
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * refund(orders, order_id, amount, ref, at)
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_tracked_id = {
+	"SELECT tracked_id FROM loyalty.tracked_table WHERE orders = $1 ORDER BY active DESC, tracked_id DESC LIMIT 1",
+	1, {OIDOID}
+};
+
+static LyPlan plan_order_member = {
+	"SELECT member_id FROM loyalty.order_state WHERE tracked_id = $1 AND order_id = $2"
+	" ORDER BY updated_at DESC LIMIT 1",
+	2, {INT8OID, TEXTOID}
+};
+
+static LyPlan plan_refund_find = {
+	"SELECT amount, reversed_total FROM loyalty.order_refund"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND ref = $4",
+	4, {INT8OID, INT8OID, TEXTOID, TEXTOID}
+};
+
+static LyPlan plan_refund_insert = {
+	"WITH r AS (INSERT INTO loyalty.order_refund (member_id, tracked_id, order_id, ref, generation,"
+	"  amount, reversed_total, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8))"
+	" UPDATE loyalty.order_state SET refunded = refunded + $6, updated_at = $8"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
+	8, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
+Datum
+ly_refund(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *order_id = text_to_cstring(ly_arg_text_nonempty(fcinfo, 1, "order_id"));
+	int64		amount = ly_arg_positive(fcinfo, 2, "amount");
+	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
+	TimestampTz at = ly_arg_instant(fcinfo, 4, "at");
+	LyCall		call;
+	int64		tracked_id;
+	int64		member_id;
+	LyMember	m;
+	Order		o;
+	Datum		values[8];
+	int64		total;
+	int64		target;
+	int128		kept;
+
+	ly_require_not_null(fcinfo, 0, "orders");
+	relid = PG_GETARG_OID(0);
+	ly_enter(&call);
+	values[0] = ObjectIdGetDatum(relid);
+	if (ly_exec(&plan_tracked_id, values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRACKING),
+				 errmsg("table \"%s\" is not tracked", get_rel_name(relid)),
+				 errhint("Track it with loyalty.track_orders().")));
+	tracked_id = ly_col_int64(0, 1, 0);
+	values[0] = Int64GetDatum(tracked_id);
+	values[1] = CStringGetTextDatum(order_id);
+	if (ly_exec(&plan_order_member, values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN_ORDER),
+				 errmsg("order \"%s\" of table \"%s\" is unknown to loyalty", order_id, get_rel_name(relid)),
+				 errhint("Only orders that were paid while the table was tracked can be refunded.")));
+	member_id = ly_col_int64(0, 1, 0);
+	ly_member_load(member_id, true, &m);
+	order_load(member_id, tracked_id, order_id, &o);
+
+	values[0] = Int64GetDatum(member_id);
+	values[1] = Int64GetDatum(tracked_id);
+	values[2] = CStringGetTextDatum(order_id);
+	values[3] = CStringGetTextDatum(ref);
+	if (ly_exec(&plan_refund_find, values, NULL, 1) == 1)
+	{
+		int64		first = ly_col_int64(0, 1, 0);
+
+		total = ly_col_int64(0, 2, 0);
+		if (first != amount)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
+					 errmsg("refund \"%s\" of order \"%s\" was already recorded with a different amount",
+							ref, order_id),
+					 errdetail("It has amount " INT64_FORMAT "; this call has " INT64_FORMAT ".", first, amount),
+					 errhint("Use a new ref for a new refund.")));
+		ly_leave(&call);
+		PG_RETURN_INT64(total);
+	}
+	if (o.state != OS_PAID && o.state != OS_COMPLETED)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_INVALID_REFUND),
+				 errmsg("order \"%s\" is %s: a partial refund needs a paid or completed order",
+						order_id, state_names[o.state])));
+	if (amount > o.amount - o.refunded)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_INVALID_REFUND),
+				 errmsg("refund of " INT64_FORMAT " exceeds what is left of order \"%s\": " INT64_FORMAT
+						" of " INT64_FORMAT,
+						amount, order_id, o.amount - o.refunded, o.amount)));
+	/* reversed total E - floor(E x (A - R) / A) */
+	kept = o.amount > 0 ? ((int128) o.earned * (o.amount - o.refunded - amount)) / o.amount : 0;
+	target = o.earned - (int64) kept;
+	if (o.earn_ref && target > 0)
+		ly_points_reverse(member_id, "order", o.earn_ref, "earn", false, target, at);
+	values[4] = Int32GetDatum(o.generation);
+	values[5] = Int64GetDatum(amount);
+	values[6] = Int64GetDatum(target);
+	values[7] = TimestampTzGetDatum(at);
+	ly_exec(&plan_refund_insert, values, NULL, 0);
+	ly_leave(&call);
+	PG_RETURN_INT64(target);
+}
