@@ -114,28 +114,35 @@ run_regress() {
 }
 
 run_isolation() {
-    local specs=() f rc=0
-    for f in tests/isolation/*.spec; do [ -e "$f" ] && specs+=("$(basename "$f" .spec)"); done
+    local specs=() f rc=0 iso="${LOYALTY_OUTDIR:-.}/output_iso"
+    # ISOLATION_SPECS="a b" runs a subset; LOYALTY_OUTDIR keeps outputs elsewhere.
+    if [ -n "${ISOLATION_SPECS:-}" ]; then
+        read -r -a specs <<<"$ISOLATION_SPECS"
+    else
+        for f in tests/isolation/*.spec; do [ -e "$f" ] && specs+=("$(basename "$f" .spec)"); done
+    fi
     if [ ${#specs[@]} -eq 0 ]; then
         echo "no isolation specs (tests/isolation/*.spec)"
         record isolation skipped 0 0 "no isolation specs"; return 0
     fi
     # pg_isolation_regress wants INPUTDIR/specs/NAME.spec and INPUTDIR/expected/NAME.out.
-    local in="$LY_ROOT/output_iso/input"
+    mkdir -p "$iso"
+    iso="$(cd "$iso" && pwd)"
+    local in="$iso/input"
     ly_log "isolation: ${specs[*]}"
-    rm -rf output_iso
+    rm -rf "$iso"
     mkdir -p "$in"
     ln -s "$LY_ROOT/tests/isolation" "$in/specs"
     ln -s "$LY_ROOT/tests/isolation/expected" "$in/expected"
     # isolationtester is found next to pg_isolation_regress (same pgxs directory).
-    "$PG_ISOLATION_REGRESS" --inputdir="$in" --outputdir=output_iso --bindir="$LY_PGBIN" \
+    "$PG_ISOLATION_REGRESS" --inputdir="$in" --outputdir="$iso" --bindir="$LY_PGBIN" \
         --host="$PGHOST" --port="$PGPORT" --user="$PGUSER" \
         --load-extension=loyalty --dbname=isolation_regression \
         "${specs[@]}" 2>&1 | tee "$WORK/isolation.log" || rc=$?
     count_results "$WORK/isolation.log" ${#specs[@]} $rc
     if [ "$R_FAIL" -gt 0 ]; then
-        show_diffs output_iso isolation
-        record isolation FAILED "$R_PASS" "$R_FAIL" "diffs: output_iso/regression.diffs"
+        show_diffs "$iso" isolation
+        record isolation FAILED "$R_PASS" "$R_FAIL" "diffs: $iso/regression.diffs"
     else
         record isolation ok "$R_PASS" 0
     fi
