@@ -4,7 +4,8 @@
  *
  * Catalog invalidation callbacks do not fire for rows of ordinary tables, so
  * each lookup reads the programme's definitions_version (one index lookup,
- * with the settings that come with it); define_earn_rule and define_tier
+ * or joined by the caller to a row it reads anyway); define_earn_rule and
+ * define_tier
  * bump it in their transaction, and a cache entry whose version differs is
  * rebuilt.  The version is read with the statement's snapshot, so a change
  * applies to every operation that starts after it commits.
@@ -18,13 +19,6 @@
 #include "utils/numeric.h"
 
 static HTAB *definitions_cache = NULL;
-
-static LyPlan plan_version = {
-	"SELECT definitions_version, settings->>'timezone', settings->>'tier_basis',"
-	" COALESCE((settings->>'retain_months')::int4, 0), COALESCE((settings->>'pending_days')::int4, 0)"
-	" FROM loyalty.program WHERE program_id = $1",
-	1, {INT8OID}
-};
 
 static LyPlan plan_rules = {
 	"SELECT code, kind, event, active, per_amount, points, multiplier, skus, categories,"
@@ -193,18 +187,20 @@ load_definitions(LyDefinitions *defs)
 LyDefinitions *
 ly_definitions(int64 program_id)
 {
-	Datum		values[1] = {Int64GetDatum(program_id)};
+	return ly_definitions_version(program_id, ly_settings(program_id)->definitions_version);
+}
+
+/*
+ * The programme's definitions at `version` (read by the caller with the
+ * programme row, e.g. joined to the member it locks).  The settings come
+ * from the settings cache (settings.c).
+ */
+LyDefinitions *
+ly_definitions_version(int64 program_id, int64 version)
+{
 	LyDefinitions *defs;
 	bool		found;
-	int64		version;
-	char	   *timezone;
-	char	   *basis;
-
-	if (ly_exec(&plan_version, values, NULL, 1) != 1)
-		elog(ERROR, "programme " INT64_FORMAT " does not exist", program_id);
-	version = ly_col_int64(0, 1, 0);
-	timezone = ly_col_text(0, 2);
-	basis = ly_col_text(0, 3);
+	const LySettings *settings = ly_settings(program_id);
 
 	if (definitions_cache == NULL)
 	{
@@ -222,18 +218,17 @@ ly_definitions(int64 program_id)
 		defs->cxt = NULL;
 		defs->version = -1;
 	}
-	strlcpy(defs->timezone, timezone ? timezone : "UTC", sizeof(defs->timezone));
-	defs->basis = basis == NULL || strcmp(basis, "lifetime_points") == 0 ? LY_BASIS_LIFETIME_POINTS :
-		strcmp(basis, "rolling_12m_points") == 0 ? LY_BASIS_ROLLING_12M_POINTS :
-		LY_BASIS_ROLLING_12M_SPEND;
-	defs->retain_months = ly_col_int32(0, 4, 0);
-	defs->pending_days = ly_col_int32(0, 5, 0);
+	strlcpy(defs->timezone, settings->timezone, sizeof(defs->timezone));
+	defs->basis = strcmp(settings->tier_basis, "rolling_12m_points") == 0 ? LY_BASIS_ROLLING_12M_POINTS :
+		strcmp(settings->tier_basis, "rolling_12m_spend") == 0 ? LY_BASIS_ROLLING_12M_SPEND :
+		LY_BASIS_LIFETIME_POINTS;
+	defs->retain_months = settings->retain_months;
+	defs->pending_days = settings->pending_days;
 	if (defs->cxt != NULL && defs->version == version)
 		return defs;
 
 	if (defs->cxt != NULL)
 		MemoryContextDelete(defs->cxt);
-	defs->cxt = NULL;
 	defs->nrules = 0;
 	defs->ntiers = 0;
 	defs->cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty programme definitions",

@@ -75,7 +75,7 @@ typedef struct LyDefinitions
 	LyRule	   *rules;
 	int			ntiers;
 	LyTier	   *tiers;			/* rank ascending */
-	/* settings, read fresh with the version on every lookup */
+	/* settings, from the settings cache at every lookup */
 	char		timezone[64];
 	LyTierBasis basis;
 	int32		retain_months;
@@ -84,6 +84,7 @@ typedef struct LyDefinitions
 
 /* definitions.c */
 extern LyDefinitions *ly_definitions(int64 program_id);
+extern LyDefinitions *ly_definitions_version(int64 program_id, int64 version);
 extern int64 ly_program_id(const char *code);
 
 /* rules.c: what an order or an event earns */
@@ -105,6 +106,9 @@ typedef struct LyMemberFacts
 } LyMemberFacts;
 
 extern void ly_member_facts(int64 member_id, TimestampTz at, LyMemberFacts *facts);
+extern void ly_member_facts_from(LyMemberFacts *facts, int64 member_id, TimestampTz at,
+								 bool has_birthday, DateADT birthday, char *tier,
+								 bool has_since, TimestampTz tier_since);
 extern void ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 						   Jsonb *lines, TimestampTz at, LyQuote *quote);
 extern void ly_awards_record(int64 member_id, LyDefinitions *defs, TimestampTz at,
@@ -133,6 +137,7 @@ typedef struct LyEarnArgs
 	bool		qualifying_entry;	/* the entry counts (once its lot qualifies) */
 	bool		qualifying_lot;		/* the lot qualifies from `at` */
 	Datum		detail;
+	LyMember   *member;			/* already loaded and locked (stale after), or NULL */
 	int64		lot_id;			/* out: the lot created */
 	bool		replayed;		/* out: the key was taken */
 } LyEarnArgs;

@@ -53,21 +53,34 @@ void
 ly_member_load(int64 member_id, bool for_update, LyMember *m)
 {
 	Datum		values[1] = {Int64GetDatum(member_id)};
-	const LySettings *settings;
 
 	if (ly_exec(for_update ? &plan_member_lock : &plan_member_read, values, NULL, 1) != 1)
 		unknown_member(member_id);
+	ly_member_from_row(m, member_id, 0);
+}
+
+/*
+ * Fill m from row `row` of SPI_tuptable whose first seven columns are those
+ * of MEMBER_COLUMNS (callers may select the member with more columns).
+ */
+void
+ly_member_from_row(LyMember *m, int64 member_id, uint64 row)
+{
+	const LySettings *settings;
+	SPITupleTable *row_source = SPI_tuptable;
+
 	memset(m, 0, sizeof(*m));
 	m->member_id = member_id;
-	m->program_id = ly_col_int64(0, 1, 0);
-	m->booked = ly_col_int64(0, 2, 0);
-	m->debt = ly_col_int64(0, 3, 0);
-	m->lifetime_earned = ly_col_int64(0, 4, 0);
-	m->has_entries = !ly_col_is_null(0, 5);
-	m->last_entry_at = ly_col_timestamptz(0, 5, DT_NOBEGIN);
-	m->cache_until = ly_col_timestamptz(0, 6, DT_NOEND);
-	m->cache_available = ly_col_int64(0, 7, 0);
-	settings = ly_settings(m->program_id);
+	m->program_id = ly_col_int64(row, 1, 0);
+	m->booked = ly_col_int64(row, 2, 0);
+	m->debt = ly_col_int64(row, 3, 0);
+	m->lifetime_earned = ly_col_int64(row, 4, 0);
+	m->has_entries = !ly_col_is_null(row, 5);
+	m->last_entry_at = ly_col_timestamptz(row, 5, DT_NOBEGIN);
+	m->cache_until = ly_col_timestamptz(row, 6, DT_NOEND);
+	m->cache_available = ly_col_int64(row, 7, 0);
+	settings = ly_settings(m->program_id);	/* may run a query: keep the caller's row */
+	SPI_tuptable = row_source;
 	m->timezone = pstrdup(settings->timezone);
 	m->has_expire_policy = settings->has_expire_policy;
 	m->expire_months = settings->expire_months;
@@ -999,31 +1012,99 @@ static LyPlan plan_lot_state = {
 };
 
 /*
+ * Release inside the cached window, in one statement: the lot's times, the
+ * entry and the member's cache move together without loading the member's
+ * lots (the released lot only adds to the balance from available_at, and
+ * nothing else changes before cache_until).  $9 is the entry's detail
+ * without the points, which the statement adds.
+ */
+static LyPlan plan_release_in_window = {
+	"WITH l AS (UPDATE loyalty.points_lot SET available_at = $3, expires_at = $4, qualifying_from = $5"
+	"  WHERE member_id = $1 AND lot_id = $2 AND remaining > 0 RETURNING remaining),"
+	" e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref, detail)"
+	"  SELECT $1, $6, $5, 'release', 0, $7, $8, $9::jsonb || jsonb_build_object('points', l.remaining)"
+	"  FROM l RETURNING entry_id),"
+	" m AS (UPDATE loyalty.member SET last_entry_at = $5,"
+	"  cache_until = LEAST(cache_until, CASE WHEN $3 > $5 THEN $3 ELSE COALESCE($4, 'infinity') END),"
+	"  cache_available = cache_available + CASE WHEN $3 <= $5 THEN (SELECT remaining FROM l) ELSE 0 END"
+	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	" SELECT count(*) FROM e",
+	9, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* The detail of a release or hold entry (points < 0: left for SQL to add). */
+static char *
+lot_state_detail(int64 lot_id, int64 points, TimestampTz available_at, bool has_expiry,
+				 TimestampTz expires_at, bool qualifying)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "{\"lot\": " INT64_FORMAT ", ", lot_id);
+	if (points >= 0)
+		appendStringInfo(&detail, "\"points\": " INT64_FORMAT ", ", points);
+	appendStringInfo(&detail, "\"available_at\": \"%s\", \"expires_at\": ",
+					 timestamptz_to_str(available_at));
+	if (has_expiry)
+		appendStringInfo(&detail, "\"%s\"", timestamptz_to_str(expires_at));
+	else
+		appendStringInfoString(&detail, "null");
+	appendStringInfo(&detail, ", \"qualifying\": %s}", qualifying ? "true" : "false");
+	return detail.data;
+}
+
+/*
  * Make the open lot `lot_id` available from `available_at` ('infinity':
  * pending again), with the programme's expiry counted from then, and
  * qualifying for tiers from `at` or not at all.  An `operation` entry of 0
  * points records it (release or hold).  Nothing happens to a lot that holds
- * nothing any more.
+ * nothing any more.  `locked`: the member, already loaded and locked by the
+ * caller (its in-memory state is stale afterwards), or NULL.
  */
 void
-ly_lot_set_state(int64 member_id, int64 lot_id, TimestampTz available_at,
+ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz available_at,
 				 bool qualifying, const char *operation, const char *source,
 				 const char *ref, TimestampTz at)
 {
 	LyMember	m;
 	LyLot	   *lot;
 	LyEntry		entry;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	StringInfoData detail;
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		has_expiry;
+	TimestampTz expires_at;
 
-	ly_member_load(member_id, true, &m);
+	if (locked)
+		m = *locked;
+	else
+		ly_member_load(member_id, true, &m);
+	expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
+
+	if (qualifying && !TIMESTAMP_NOT_FINITE(available_at) && ly_cache_holds_at(&m, at) &&
+		!m.lots_loaded)
+	{
+		values[0] = Int64GetDatum(member_id);
+		values[1] = Int64GetDatum(lot_id);
+		values[2] = TimestampTzGetDatum(available_at);
+		values[3] = TimestampTzGetDatum(expires_at);
+		nulls[3] = has_expiry ? ' ' : 'n';
+		values[4] = TimestampTzGetDatum(at);
+		values[5] = Int64GetDatum(nextval_internal(ly_relid("entry_id_seq"), false));
+		values[6] = CStringGetTextDatum(source);
+		values[7] = CStringGetTextDatum(ref);
+		values[8] = CStringGetTextDatum(lot_state_detail(lot_id, -1, available_at, has_expiry,
+														 expires_at, qualifying));
+		ly_exec(&plan_release_in_window, values, nulls, 1);
+		return;
+	}
+
 	ly_begin_write(&m, at);
 	lot = ly_lot_find(&m, lot_id);
 	if (lot == NULL || lot->remaining <= 0)
 		return;
 	lot->available_at = available_at;
-	lot->expires_at = ly_policy_expiry(&m, available_at, &lot->has_expiry);
+	lot->has_expiry = has_expiry;
+	lot->expires_at = expires_at;
 	lot->qualifying = qualifying;
 	lot->qualifying_from = qualifying ? at : DT_NOEND;
 	values[0] = Int64GetDatum(member_id);
@@ -1035,17 +1116,9 @@ ly_lot_set_state(int64 member_id, int64 lot_id, TimestampTz available_at,
 	nulls[4] = qualifying ? ' ' : 'n';
 	ly_exec(&plan_lot_state, values, nulls, 0);
 
-	initStringInfo(&detail);
-	appendStringInfo(&detail, "{\"lot\": " INT64_FORMAT ", \"points\": " INT64_FORMAT
-					 ", \"available_at\": \"%s\", \"expires_at\": ",
-					 lot_id, lot->remaining, timestamptz_to_str(available_at));
-	if (lot->has_expiry)
-		appendStringInfo(&detail, "\"%s\"", timestamptz_to_str(lot->expires_at));
-	else
-		appendStringInfoString(&detail, "null");
-	appendStringInfo(&detail, ", \"qualifying\": %s}", qualifying ? "true" : "false");
 	ly_entry_init(&entry, operation, source, ref, at);
-	entry.detail = CStringGetTextDatum(detail.data);
+	entry.detail = CStringGetTextDatum(lot_state_detail(lot_id, lot->remaining, available_at,
+														has_expiry, expires_at, qualifying));
 	ly_entry_post(&m, &entry);
 	ly_settle_debt(&m, at, at);
 	ly_member_save(&m);
@@ -1065,6 +1138,55 @@ static LyPlan plan_entries_until = {
 	" qualifying FROM loyalty.points_entry WHERE member_id = $1 AND at <= $2",
 	2, {INT8OID, TIMESTAMPTZOID}
 };
+
+/* Release and hold entries: how order lots became available, or pending again. */
+static LyPlan plan_lot_state_changes = {
+	"SELECT (detail->>'lot')::int8, at, (detail->>'available_at')::timestamptz,"
+	" (detail->>'expires_at')::timestamptz, (detail->>'qualifying')::boolean"
+	" FROM loyalty.points_entry WHERE member_id = $1 AND operation = ANY (ARRAY['release','hold'])"
+	" ORDER BY at, entry_id",
+	1, {INT8OID}
+};
+
+/*
+ * Put every lot that a release or hold entry changed back into the state it
+ * had at `at`: created pending, then each such change booked by `at`.
+ */
+static void
+lots_state_at(LyMember *m, TimestampTz at)
+{
+	Datum		values[1] = {Int64GetDatum(m->member_id)};
+	uint64		n = ly_exec(&plan_lot_state_changes, values, NULL, 0);
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		LyLot	   *lot = ly_lot_find(m, ly_col_int64(i, 1, 0));
+
+		if (lot == NULL || lot->move_order == -1)
+			continue;
+		lot->move_order = -1;	/* marks "reset" during this replay */
+		lot->available_at = DT_NOEND;
+		lot->has_expiry = false;
+		lot->expires_at = DT_NOEND;
+		lot->qualifying = false;
+		lot->qualifying_from = DT_NOEND;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		LyLot	   *lot = ly_lot_find(m, ly_col_int64(i, 1, 0));
+		TimestampTz changed_at = ly_col_timestamptz(i, 2, DT_NOEND);
+
+		if (lot == NULL || changed_at > at)
+			continue;
+		lot->available_at = ly_col_timestamptz(i, 3, DT_NOEND);
+		lot->has_expiry = !ly_col_is_null(i, 4);
+		lot->expires_at = ly_col_timestamptz(i, 4, DT_NOEND);
+		lot->qualifying = ly_col_bool(i, 5, false);
+		lot->qualifying_from = lot->qualifying ? changed_at : DT_NOEND;
+	}
+	for (int i = 0; i < m->nlots; i++)
+		m->lots[i].move_order = 0;
+}
 
 static LyPlan plan_tier_settings = {
 	"SELECT COALESCE(p.settings->>'tier_basis', 'lifetime_points'),"
@@ -1195,6 +1317,8 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 		}
 	}
 
+	SPI_tuptable = entries;
+	lots_state_at(&m, at);
 	rem = palloc(sizeof(int64) * Max(m.nlots, 1));
 	out->available = simulate_available(m.lots, m.nlots, debt, m.allow_negative,
 										last, at, &debt_left, rem);

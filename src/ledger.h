@@ -65,6 +65,10 @@ typedef struct LySettings
 	int32		expire_months;
 	bool		allow_negative;
 	bool		has_tiers;		/* tier evaluation is needed */
+	int32		pending_days;
+	char		tier_basis[32];
+	int32		retain_months;
+	int64		definitions_version;	/* rules and tiers (definitions.c) */
 } LySettings;
 
 extern void ly_settings_init(void);
@@ -99,6 +103,7 @@ typedef struct LyKeyedEntry
 } LyKeyedEntry;
 
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
+extern void ly_member_from_row(LyMember *m, int64 member_id, uint64 row);
 extern void ly_member_save(LyMember *m);
 extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);
 extern int64 ly_entry_post_final(LyMember *m, LyEntry *e);
@@ -123,7 +128,7 @@ extern void ly_entry_init(LyEntry *entry, const char *operation, const char *sou
 extern bool ly_find_keyed(int64 member_id, const char *operation, const char *source,
 						  const char *ref, LyKeyedEntry *found);
 extern TimestampTz ly_policy_expiry(LyMember *m, TimestampTz available_at, bool *has_expiry);
-extern void ly_lot_set_state(int64 member_id, int64 lot_id, TimestampTz available_at,
+extern void ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz available_at,
 							 bool qualifying, const char *operation, const char *source,
 							 const char *ref, TimestampTz at);
 extern int64 *ly_int8_array_values(Datum d, int *n);

@@ -112,9 +112,11 @@ COMMENT ON VIEW @extschema@.purchase_frequency IS 'Members per bucket of order c
 CREATE VIEW @extschema@.rfm AS
 WITH base AS (
     SELECT m.program_id, m.member_id, m.external_id,
-           (pg_catalog.now()::date - mo.last_order::date) AS recency_days,
+           ((pg_catalog.now() AT TIME ZONE (p.settings ->> 'timezone'))::date
+            - (mo.last_order AT TIME ZONE (p.settings ->> 'timezone'))::date) AS recency_days,
            mo.orders AS frequency, mo.spend AS monetary
     FROM @extschema@.member m
+    JOIN @extschema@.program p ON p.program_id = m.program_id
     JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id
     WHERE mo.orders > 0
 )

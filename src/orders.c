@@ -229,6 +229,7 @@ typedef struct OrderRow
 	char	   *coupon;
 	bool		has_time;
 	TimestampTz time;
+	bool		amount_changed;	/* an UPDATE changed the amount column */
 } OrderRow;
 
 static char *
@@ -303,13 +304,38 @@ column_changed(TrackedColumn *col, HeapTuple a, HeapTuple b, TupleDesc desc)
  * Members
  * ------------------------------------------------------------------- */
 
-static LyPlan plan_key_lookup = {
-	"SELECT member_id FROM loyalty.customer_key WHERE external_id = $1 AND program_id = $2",
+/*
+ * The member an order belongs to, locked, with what pricing needs: the
+ * ledger state (as ly_member_load gives it), birthday and tier, in one
+ * statement.
+ */
+typedef struct OrderMember
+{
+	int64		member_id;
+	LyMember	m;
+	bool		fresh;			/* m still describes the member row */
+	bool		has_birthday;
+	DateADT		birthday;
+	char	   *tier;
+	bool		has_since;
+	TimestampTz tier_since;
+} OrderMember;
+
+#define ORDER_MEMBER_COLUMNS \
+	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
+	" m.cache_until, m.cache_available, m.birthday, m.tier, m.tier_since, m.member_id" \
+	" FROM loyalty.member m"
+
+static LyPlan plan_lock_by_key = {
+	ORDER_MEMBER_COLUMNS
+	" WHERE m.member_id = (SELECT k.member_id FROM loyalty.customer_key k"
+	"  WHERE k.external_id = $1 AND k.program_id = $2)"
+	" FOR UPDATE OF m",
 	2, {TEXTOID, INT8OID}
 };
 
-static LyPlan plan_member_of_program = {
-	"SELECT 1 FROM loyalty.member WHERE member_id = $1 AND program_id = $2",
+static LyPlan plan_lock_by_id = {
+	ORDER_MEMBER_COLUMNS " WHERE m.member_id = $1 AND m.program_id = $2 FOR UPDATE OF m",
 	2, {INT8OID, INT8OID}
 };
 
@@ -318,36 +344,63 @@ static LyPlan plan_enroll = {
 	4, {OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 
-/* The member id of a customer key; 0 if unknown and not to be enrolled. */
-static int64
-resolve_member(Tracked *t, const char *key, bool enroll, Oid caller, TimestampTz at)
+/* Lock the member of customer `key`; false if the programme has no such member. */
+static bool
+lock_member(Tracked *t, const char *key, OrderMember *om)
 {
-	Datum		values[4];
+	Datum		values[2];
+	bool		isnull;
+	Datum		birthday;
 
 	if (t->application_ids)
 	{
-		int64		id = pg_strtoint64(key);
-
-		values[0] = Int64GetDatum(id);
+		values[0] = Int64GetDatum(pg_strtoint64(key));
 		values[1] = Int64GetDatum(t->program_id);
-		if (ly_exec(&plan_member_of_program, values, NULL, 1) == 1)
-			return id;
+		if (ly_exec(&plan_lock_by_id, values, NULL, 1) != 1)
+			return false;
 	}
 	else
 	{
 		values[0] = CStringGetTextDatum(key);
 		values[1] = Int64GetDatum(t->program_id);
-		if (ly_exec(&plan_key_lookup, values, NULL, 1) == 1)
-			return ly_col_int64(0, 1, 0);
+		if (ly_exec(&plan_lock_by_key, values, NULL, 1) != 1)
+			return false;
 	}
+	memset(om, 0, sizeof(*om));
+	om->member_id = ly_col_int64(0, 11, 0);
+	ly_member_from_row(&om->m, om->member_id, 0);
+	om->fresh = true;
+	birthday = ly_col_datum(0, 8, &isnull);
+	om->has_birthday = !isnull;
+	om->birthday = isnull ? 0 : DatumGetDateADT(birthday);
+	om->tier = ly_col_text(0, 9);
+	om->has_since = !ly_col_is_null(0, 10);
+	om->tier_since = ly_col_timestamptz(0, 10, DT_NOBEGIN);
+	return true;
+}
+
+/*
+ * Lock the member of customer `key`, enrolling an unknown customer first
+ * when `enroll`; false if unknown and not enrolled.
+ */
+static bool
+resolve_member(Tracked *t, const char *key, bool enroll, Oid caller, TimestampTz at,
+			   OrderMember *om)
+{
+	Datum		values[4];
+
+	if (lock_member(t, key, om))
+		return true;
 	if (!enroll)
-		return 0;
+		return false;
 	values[0] = ObjectIdGetDatum(caller);
 	values[1] = CStringGetTextDatum(t->program_code);
 	values[2] = CStringGetTextDatum(key);
 	values[3] = TimestampTzGetDatum(at);
 	ly_exec(&plan_enroll, values, NULL, 1);
-	return ly_col_int64(0, 1, 0);
+	if (!lock_member(t, key, om))
+		elog(ERROR, "customer \"%s\" enrolled but not found", key);
+	return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -369,7 +422,7 @@ typedef struct Order
 	char	   *earn_ref;
 	int64		lot_id;
 	char	   *coupon;
-	Datum		priced;			/* jsonb text, or 0 */
+	Datum		priced;			/* jsonb text when (re)priced now, else 0 */
 	TimestampTz first_paid_at;
 	TimestampTz paid_at;
 	bool		has_completed;
@@ -379,7 +432,7 @@ typedef struct Order
 } Order;
 
 static LyPlan plan_order_load = {
-	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced::text,"
+	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon, NULL::text,"
 	" first_paid_at, paid_at, completed_at, closed_at, program_id"
 	" FROM loyalty.order_state WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
 	3, {INT8OID, INT8OID, TEXTOID}
@@ -407,7 +460,7 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->earn_ref = ly_col_text(0, 6);
 	o->lot_id = ly_col_int64(0, 7, 0);
 	o->coupon = ly_col_text(0, 8);
-	o->priced = ly_col_is_null(0, 9) ? (Datum) 0 : CStringGetTextDatum(ly_col_text(0, 9));
+	o->priced = (Datum) 0;		/* kept as stored unless the order is priced again */
 	o->first_paid_at = ly_col_timestamptz(0, 10, 0);
 	o->paid_at = ly_col_timestamptz(0, 11, 0);
 	o->has_completed = !ly_col_is_null(0, 12);
@@ -417,19 +470,28 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->program_id = ly_col_int64(0, 14, 0);
 }
 
-static LyPlan plan_order_save = {
-	"INSERT INTO loyalty.order_state AS o (member_id, tracked_id, order_id, program_id, state,"
+#define ORDER_SAVE_TYPES \
+	{INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID, \
+	INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, \
+	TIMESTAMPTZOID}
+
+static LyPlan plan_order_insert = {
+	"INSERT INTO loyalty.order_state (member_id, tracked_id, order_id, program_id, state,"
 	" generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced, first_paid_at, paid_at,"
 	" completed_at, closed_at, updated_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18)"
-	" ON CONFLICT (member_id, tracked_id, order_id) DO UPDATE SET state = $5, generation = $6,"
-	" amount = $7, refunded = $8, earned = $9, earn_ref = $10, lot_id = $11, coupon = $12,"
-	" priced = $13::jsonb, paid_at = $15, completed_at = $16, closed_at = $17, updated_at = $18",
-	18, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID,
-		INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID}
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18)",
+	18, ORDER_SAVE_TYPES
 };
 
+static LyPlan plan_order_update = {
+	"UPDATE loyalty.order_state SET state = $5, generation = $6, amount = $7, refunded = $8,"
+	" earned = $9, earn_ref = $10, lot_id = $11, coupon = $12, priced = COALESCE($13::jsonb, priced), paid_at = $15,"
+	" completed_at = $16, closed_at = $17, updated_at = $18"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND $4 IS NOT NULL AND $14 IS NOT NULL",
+	18, ORDER_SAVE_TYPES
+};
+
+/* Write the order's state (the member row is locked: nobody else writes it). */
 static void
 order_save(Order *o, TimestampTz at)
 {
@@ -461,7 +523,8 @@ order_save(Order *o, TimestampTz at)
 	values[16] = TimestampTzGetDatum(o->closed_at);
 	nulls[16] = o->has_closed ? ' ' : 'n';
 	values[17] = TimestampTzGetDatum(at);
-	ly_exec(&plan_order_save, values, nulls, 0);
+	ly_exec(o->exists ? &plan_order_update : &plan_order_insert, values, nulls, 0);
+	o->exists = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -476,21 +539,15 @@ generation_ref(const Order *o)
 
 /* Price the order at `at` and record its points pending (new or next generation). */
 static void
-price(Order *o, const OrderRow *row, TimestampTz at)
+price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 {
 	LyDefinitions *defs = ly_definitions(o->program_id);
 	LyMemberFacts facts;
 	LyQuote		quote;
 
-	if (!row->has_amount || row->amount < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_ORDER_REFUSED),
-				 row->has_amount ?
-				 errmsg("order \"%s\" has a negative amount (" INT64_FORMAT "): loyalty cannot price it",
-						o->order_id, row->amount) :
-				 errmsg("order \"%s\" has no amount: loyalty cannot price it", o->order_id),
-				 errhint("A paid or completed order needs its amount, in minor units, zero or more.")));
-	ly_member_facts(o->member_id, at, &facts);
+	Assert(row->has_amount && row->amount >= 0);	/* checked by transition() */
+	ly_member_facts_from(&facts, o->member_id, at, om->has_birthday, om->birthday, om->tier,
+						 om->has_since, om->tier_since);
 	ly_quote_order(defs, &facts, row->amount, row->lines, at, &quote);
 	o->amount = row->amount;
 	o->refunded = 0;
@@ -516,7 +573,9 @@ price(Order *o, const OrderRow *row, TimestampTz at)
 		earn.available_at = DT_NOEND;	/* pending until completed */
 		earn.qualifying_entry = true;
 		earn.qualifying_lot = false;	/* qualifies when completed */
+		earn.member = om->fresh ? &om->m : NULL;
 		ly_points_earn(&earn);
+		om->fresh = false;
 		o->earn_ref = (char *) earn.ref;
 		o->lot_id = earn.lot_id;
 	}
@@ -525,10 +584,11 @@ price(Order *o, const OrderRow *row, TimestampTz at)
 
 /* Take back the order's earn: all of it. */
 static void
-unearn(Order *o, TimestampTz at)
+unearn(Order *o, OrderMember *om, TimestampTz at)
 {
 	if (o->earn_ref)
 		ly_points_reverse(o->member_id, "order", o->earn_ref, "earn", true, 0, at);
+	om->fresh = false;
 }
 
 static LyPlan plan_order_spends = {
@@ -539,7 +599,7 @@ static LyPlan plan_order_spends = {
 
 /* Give back what the order spent: points spent with the order's id as ref. */
 static void
-return_spends(Order *o, TimestampTz at)
+return_spends(Order *o, OrderMember *om, TimestampTz at)
 {
 	Datum		values[2] = {Int64GetDatum(o->member_id), CStringGetTextDatum(o->order_id)};
 	uint64		n = ly_exec(&plan_order_spends, values, NULL, 0);
@@ -549,21 +609,26 @@ return_spends(Order *o, TimestampTz at)
 		sources[i] = ly_col_text(i, 1);
 	for (uint64 i = 0; i < n; i++)
 		ly_points_reverse(o->member_id, sources[i], o->order_id, "spend", true, 0, at);
+	if (n > 0)
+		om->fresh = false;
 }
 
 static void
-complete(Order *o, TimestampTz at)
+complete(Order *o, OrderMember *om, TimestampTz at)
 {
-	LyDefinitions *defs = ly_definitions(o->program_id);
+	const LySettings *settings = ly_settings(o->program_id);
 
 	o->state = OS_COMPLETED;
 	o->has_completed = true;
 	o->completed_at = at;
 	if (o->lot_id)
-		ly_lot_set_state(o->member_id, o->lot_id,
-						 at + (TimestampTz) defs->pending_days * USECS_PER_DAY,
+	{
+		ly_lot_set_state(om->fresh ? &om->m : NULL, o->member_id, o->lot_id,
+						 at + (TimestampTz) settings->pending_days * USECS_PER_DAY,
 						 true, "release", "order", o->earn_ref, at);
-	ly_tier_reevaluate(o->member_id, o->program_id, at, "upgrade", false);
+		om->fresh = false;
+	}
+	/* the tier is re-evaluated once order_state says completed (spend basis) */
 }
 
 static void
@@ -573,12 +638,34 @@ new_generation(Order *o)
 		o->generation++;
 }
 
+/* A paid order whose amount an UPDATE changed: re-priced as the next generation. */
+static bool
+repriced(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
+{
+	if (!row->amount_changed || row->amount == o->amount)
+		return false;
+	unearn(o, om, at);
+	o->generation++;
+	price(o, om, row, at);
+	return true;
+}
+
 /* Move the order to `target` as SPEC section 8's table says. */
 static void
-transition(Order *o, const OrderRow *row, OrderState target, TimestampTz at)
+transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, TimestampTz at)
 {
 	OrderState	from = o->exists ? o->state : OS_NONE;
 
+	/* a paid order needs an amount; after completion amount changes are ignored */
+	if ((target == OS_PAID || target == OS_COMPLETED) && from != OS_COMPLETED &&
+		(!row->has_amount || row->amount < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_ORDER_REFUSED),
+				 row->has_amount ?
+				 errmsg("order \"%s\" has a negative amount (" INT64_FORMAT "): loyalty cannot price it",
+						o->order_id, row->amount) :
+				 errmsg("order \"%s\" has no amount: loyalty cannot price it", o->order_id),
+				 errhint("A paid or completed order needs its amount, in minor units, zero or more.")));
 	if (row->coupon)
 		o->coupon = pstrdup(row->coupon);
 	switch (target)
@@ -586,46 +673,40 @@ transition(Order *o, const OrderRow *row, OrderState target, TimestampTz at)
 		case OS_PAID:
 			if (from == OS_PAID)
 			{
-				if (!row->has_amount || row->amount == o->amount)
+				if (!repriced(o, om, row, at))
 					return;
-				unearn(o, at);	/* amount changed while paid: re-priced */
-				o->generation++;
-				price(o, row, at);
 			}
 			else if (from == OS_COMPLETED)
 			{
 				/* undone back to pending: no longer qualifying */
 				if (o->lot_id)
-					ly_lot_set_state(o->member_id, o->lot_id, DT_NOEND, false, "hold", "order",
-									 o->earn_ref, at);
+					ly_lot_set_state(om->fresh ? &om->m : NULL, o->member_id, o->lot_id, DT_NOEND,
+									 false, "hold", "order", o->earn_ref, at);
+				om->fresh = false;
 				o->has_completed = false;
 			}
 			else
 			{
 				new_generation(o);
-				price(o, row, at);
+				price(o, om, row, at);
 			}
 			o->state = OS_PAID;
-			break;
+			order_save(o, at);
+			return;
 		case OS_COMPLETED:
 			if (from == OS_COMPLETED)
 				return;			/* completed twice: points once */
 			if (from == OS_PAID)
-			{
-				if (row->has_amount && row->amount != o->amount)
-				{
-					unearn(o, at);
-					o->generation++;
-					price(o, row, at);
-				}
-			}
+				(void) repriced(o, om, row, at);
 			else
 			{
 				new_generation(o);
-				price(o, row, at);
+				price(o, om, row, at);
 			}
-			complete(o, at);
-			break;
+			complete(o, om, at);
+			order_save(o, at);
+			ly_tier_reevaluate(o->member_id, o->program_id, at, "upgrade", false);
+			return;
 		case OS_REFUNDED:
 		case OS_CANCELLED:
 		case OS_DELETED:
@@ -633,19 +714,19 @@ transition(Order *o, const OrderRow *row, OrderState target, TimestampTz at)
 				return;			/* never paid: nothing to undo */
 			if (from == OS_PAID || from == OS_COMPLETED)
 			{
-				unearn(o, at);
-				return_spends(o, at);
+				unearn(o, om, at);
+				return_spends(o, om, at);
 				o->has_closed = true;
 				o->closed_at = at;
 			}
 			else if (from == target)
 				return;
 			o->state = target;
-			break;
+			order_save(o, at);
+			return;
 		case OS_NONE:
 			return;
 	}
-	order_save(o, at);
 }
 
 /* ---------------------------------------------------------------------
@@ -664,7 +745,7 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 	OrderState	target;
 	TimestampTz at;
 	LyCall		call;
-	int64		member_id;
+	OrderMember om;
 	Order		o;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
@@ -708,6 +789,7 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 	}
 	target = row.target;
 	at = row.has_time && newtup ? row.time : GetCurrentStatementStartTimestamp();
+	row.amount_changed = oldtup && newtup && column_changed(&t->amount, oldtup, newtup, desc);
 
 	/* An order may not move to another customer or id while it counts. */
 	if (oldtup && newtup)
@@ -719,13 +801,11 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 			(row.member_key == NULL || strcmp(old.member_key, row.member_key) != 0 ||
 			 row.order_id == NULL || strcmp(old.order_id, row.order_id) != 0))
 		{
-			int64		old_member = resolve_member(t, old.member_key, false, call.caller, at);
 			Order		prev;
 
-			if (old_member != 0)
+			if (resolve_member(t, old.member_key, false, call.caller, at, &om))
 			{
-				ly_member_load(old_member, true, &(LyMember) {0});
-				order_load(old_member, t->tracked_id, old.order_id, &prev);
+				order_load(om.member_id, t->tracked_id, old.order_id, &prev);
 				if (prev.exists && (prev.state == OS_PAID || prev.state == OS_COMPLETED))
 					ereport(ERROR,
 							(errcode(ERRCODE_LY_ORDER_REFUSED),
@@ -742,16 +822,13 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 		ly_leave(&call);		/* unmapped status or guest checkout: not ours */
 		return PointerGetDatum(NULL);
 	}
-	member_id = resolve_member(t, row.member_key, target == OS_PAID || target == OS_COMPLETED,
-							   call.caller, at);
-	if (member_id != 0)
+	/* every decision under the member's lock */
+	if (resolve_member(t, row.member_key, target == OS_PAID || target == OS_COMPLETED,
+					   call.caller, at, &om))
 	{
-		LyMember	m;
-
-		ly_member_load(member_id, true, &m);	/* every decision under the member's lock */
-		order_load(member_id, t->tracked_id, row.order_id, &o);
+		order_load(om.member_id, t->tracked_id, row.order_id, &o);
 		o.program_id = t->program_id;
-		transition(&o, &row, target, at);
+		transition(&o, &om, &row, target, at);
 	}
 	ly_leave(&call);
 	return PointerGetDatum(NULL);
@@ -762,7 +839,7 @@ ly_order_trigger(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------- */
 
 static LyPlan plan_tracked_id = {
-	"SELECT tracked_id FROM loyalty.tracked_table WHERE orders = $1 ORDER BY active DESC, tracked_id DESC LIMIT 1",
+	"SELECT tracked_id FROM loyalty.tracked_table WHERE orders = $1 AND active",
 	1, {OIDOID}
 };
 

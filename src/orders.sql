@@ -2,7 +2,9 @@
 -- (SPEC section 8).  track_orders validates a configuration and attaches
 -- the C trigger (src/orders.c); order_state records where each order stands
 -- on the loyalty side, so every transition is decided against what was
--- recorded, not against the row's old image.
+-- recorded, not against the row's old image.  Like the ledger tables,
+-- order_state carries no CHECK constraint (each costs every write a parse
+-- of its expression); only the trigger writes it, and verify() checks it.
 
 CREATE SEQUENCE @extschema@.tracked_id_seq;
 
@@ -20,9 +22,11 @@ CREATE TABLE @extschema@.tracked_table (
     statuses       jsonb NOT NULL,             -- {"paid": ["paid", ...], "completed": [...], ...}
     active         boolean NOT NULL DEFAULT true,
     tracked_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    untracked_at   timestamptz
+    untracked_at   timestamptz,
+    -- One row per table for its whole life: tracking it again reuses the row
+    -- (and its tracked_id), so its orders' loyalty state carries over.
+    CONSTRAINT tracked_table_orders_key UNIQUE (orders)
 );
-CREATE UNIQUE INDEX tracked_table_active ON @extschema@.tracked_table (orders) WHERE active;
 COMMENT ON TABLE @extschema@.tracked_table IS 'Order tables watched by the loyalty trigger, with their column mapping.';
 
 CREATE TABLE @extschema@.order_state (
@@ -30,7 +34,7 @@ CREATE TABLE @extschema@.order_state (
     tracked_id    bigint NOT NULL,
     order_id      text NOT NULL,
     program_id    bigint NOT NULL,
-    state         text NOT NULL CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['paid','completed','refunded','cancelled','deleted'])),
+    state         text NOT NULL,               -- paid completed refunded cancelled deleted
     generation    int NOT NULL DEFAULT 1,      -- a new payment after a refund or cancel
     amount        bigint NOT NULL,
     refunded      bigint NOT NULL DEFAULT 0,   -- partial refunds of this generation
@@ -47,7 +51,6 @@ CREATE TABLE @extschema@.order_state (
     PRIMARY KEY (member_id, tracked_id, order_id)
 );
 CREATE INDEX order_state_order ON @extschema@.order_state (tracked_id, order_id);
-CREATE INDEX order_state_program ON @extschema@.order_state (program_id, state);
 COMMENT ON TABLE @extschema@.order_state IS 'Where each tracked order stands on the loyalty side: state, generation, amount, refunds, points.';
 
 CREATE TABLE @extschema@.order_refund (
@@ -75,6 +78,24 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'ly_order_trigger';
 COMMENT ON FUNCTION @extschema@._order_trigger() IS 'Internal: the row trigger track_orders attaches to an order table.';
+
+-- A tracked table that is dropped stops being tracked (its orders' loyalty
+-- history stays).
+CREATE FUNCTION @extschema@._forget_dropped_orders()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.tracked_table t SET active = false, untracked_at = pg_catalog.now()
+    FROM pg_catalog.pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = t.orders::oid
+      AND d.objsubid = 0 AND t.active;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._forget_dropped_orders() IS 'Internal: mark dropped order tables untracked.';
+CREATE EVENT TRIGGER loyalty_forget_dropped_orders ON sql_drop
+    EXECUTE FUNCTION @extschema@._forget_dropped_orders();
 
 -- track_orders ----------------------------------------------------------------
 
@@ -154,7 +175,7 @@ BEGIN
     IF rel.relkind NOT IN ('r', 'p') THEN
         PERFORM @extschema@._bad_tracking(orders,
             format('it is a %s, not a table', CASE rel.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
-                   WHEN 'f' THEN 'foreign table' ELSE 'relation of kind ' || rel.relkind END),
+                   WHEN 'f' THEN 'foreign table' ELSE format('relation of kind %s', rel.relkind) END),
             'Track the table the application writes its orders to.');
     END IF;
     IF NOT pg_has_role(caller, rel.relowner, 'USAGE') THEN
@@ -213,10 +234,20 @@ BEGIN
         normal := normal || jsonb_build_object(k, v);
     END LOOP;
 
-    INSERT INTO @extschema@.tracked_table (orders, program_id, member_column, amount_column, status_column,
+    IF EXISTS (SELECT 1 FROM @extschema@.tracked_table t WHERE t.orders = _track_orders.orders
+               AND t.program_id <> p.program_id) THEN
+        PERFORM @extschema@._bad_tracking(orders, 'it was tracked for another programme',
+            'Its orders'' loyalty history belongs to that programme.');
+    END IF;
+    INSERT INTO @extschema@.tracked_table AS t (orders, program_id, member_column, amount_column, status_column,
         id_column, lines_column, coupon_column, time_column, statuses)
     VALUES (orders, p.program_id, member_column, amount_column, status_column, id_column, lines_column,
         coupon_column, time_column, normal)
+    ON CONFLICT ON CONSTRAINT tracked_table_orders_key DO UPDATE SET member_column = EXCLUDED.member_column,
+        amount_column = EXCLUDED.amount_column, status_column = EXCLUDED.status_column,
+        id_column = EXCLUDED.id_column, lines_column = EXCLUDED.lines_column,
+        coupon_column = EXCLUDED.coupon_column, time_column = EXCLUDED.time_column,
+        statuses = EXCLUDED.statuses, active = true, tracked_at = pg_catalog.now(), untracked_at = NULL
     RETURNING tracked_id INTO new_id;
     -- the relation name comes from the catalog (regclass output is quoted)
     EXECUTE format('CREATE TRIGGER loyalty_track_orders AFTER INSERT OR UPDATE OR DELETE ON %s'

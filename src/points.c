@@ -119,7 +119,10 @@ ly_points_earn(LyEarnArgs *args)
 
 	args->replayed = false;
 	args->lot_id = 0;
-	ly_member_load(member_id, true, &m);
+	if (args->member)
+		m = *args->member;		/* loaded and locked by the caller */
+	else
+		ly_member_load(member_id, true, &m);
 	/* a member who owes may have debt settled before the entry: check the key first */
 	if (m.debt > 0 && ly_find_keyed(member_id, "earn", args->source, args->ref, &prev))
 	{
@@ -831,6 +834,13 @@ ly_balance(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	ly_enter_read(&call);
 	ly_balance_at(member_id, at, &b);
+	{
+		LyMember	m;
+
+		ly_member_load(member_id, false, &m);
+		if (strcmp(ly_settings(m.program_id)->tier_basis, "rolling_12m_spend") == 0)
+			b.tier_points = ly_tier_points(member_id, ly_definitions(m.program_id), at);
+	}
 	ly_leave(&call);
 	values[0] = Int64GetDatum(b.available);
 	values[1] = Int64GetDatum(b.pending);

@@ -13,7 +13,7 @@ SELECT p.code AS program,
 FROM @extschema@.points_entry e
 JOIN @extschema@.member m ON m.member_id = e.member_id
 JOIN @extschema@.program p ON p.program_id = m.program_id
-WHERE e.operation <> 'settle'           -- debt payments move no points
+WHERE e.operation <> ALL (ARRAY['settle', 'release', 'hold'])   -- these move no points
 GROUP BY p.code, 2;
 COMMENT ON VIEW @extschema@.points_daily IS
     'Booked points entries per programme and local day: earned, spent, expired (as booked by run_expiry), reversed (net points taken back), adjusted, transferred.';

@@ -58,18 +58,24 @@ num_cmp(Datum a, Datum b)
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
 }
 
-/* floor(n / d) for n >= 0, d > 0 */
-static int64
-num_floor_div(Datum n, Datum d)
-{
-	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											 DirectFunctionCall2(numeric_div_trunc, n, d)));
-}
-
 static char *
 num_text(Datum n)
 {
 	return DatumGetCString(DirectFunctionCall1(numeric_out, n));
+}
+
+/* floor(n / d) for n >= 0, d > 0; an order worth more than bigint points is refused */
+static int64
+num_floor_div(Datum n, Datum d)
+{
+	Datum		q = DirectFunctionCall2(numeric_div_trunc, n, d);
+
+	if (num_cmp(q, num_int(PG_INT64_MAX)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the points earned (%s) would overflow bigint", num_text(q)),
+				 errhint("Check the order's amount and the earning rules' rates.")));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, q));
 }
 
 /* ---------------------------------------------------------------------
@@ -134,24 +140,36 @@ void
 ly_member_facts(int64 member_id, TimestampTz at, LyMemberFacts *facts)
 {
 	Datum		values[1] = {Int64GetDatum(member_id)};
+	bool		isnull;
+	Datum		birthday;
 
 	if (ly_exec(&plan_member_facts, values, NULL, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
 				 errmsg("member " INT64_FORMAT " does not exist", member_id),
 				 errhint("Enrol the customer with loyalty.enroll() first.")));
+	birthday = ly_col_datum(0, 1, &isnull);
+	ly_member_facts_from(facts, member_id, at, !isnull, isnull ? 0 : DatumGetDateADT(birthday),
+						 ly_col_text(0, 2), !ly_col_is_null(0, 3),
+						 ly_col_timestamptz(0, 3, DT_NOBEGIN));
+}
+
+/*
+ * The facts from the member row's birthday, tier and tier_since; the tier at
+ * `at` is the current one from tier_since on, else read from the history.
+ */
+void
+ly_member_facts_from(LyMemberFacts *facts, int64 member_id, TimestampTz at,
+					 bool has_birthday, DateADT birthday, char *tier,
+					 bool has_since, TimestampTz tier_since)
+{
 	memset(facts, 0, sizeof(*facts));
 	facts->member_id = member_id;
-	facts->has_birthday = !ly_col_is_null(0, 1);
-	if (facts->has_birthday)
-	{
-		bool		isnull;
-
-		facts->birthday = DatumGetDateADT(ly_col_datum(0, 1, &isnull));
-	}
-	if (!ly_col_is_null(0, 2) && at >= ly_col_timestamptz(0, 3, DT_NOBEGIN))
-		facts->tier = ly_col_text(0, 2);	/* the current tier holds since tier_since */
-	else if (!ly_col_is_null(0, 3))
+	facts->has_birthday = has_birthday;
+	facts->birthday = birthday;
+	if (tier != NULL && at >= tier_since)
+		facts->tier = tier;
+	else if (has_since)
 		facts->tier = ly_member_tier_at(member_id, at);
 }
 
@@ -529,8 +547,8 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 			usable[i] = false;	/* used up */
 
 	order_multiplier = best_multiplier(defs, usable, NULL, &winner);
-	if (winner >= 0)
-		boosted[winner] = true;
+	if (winner >= 0 && !by_lines)
+		boosted[winner] = true;	/* with lines, what boosts each line counts */
 
 	initStringInfo(&detail);
 	appendStringInfo(&detail, "{\"amount\": " INT64_FORMAT ", \"tier\": ", amount);
@@ -591,7 +609,7 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 			den = num_int(1);
 		}
 		share = num_floor_div(num, den);
-		if (num_cmp(num, num_int(0)) > 0 && capped[i])
+		if (share > 0 && capped[i])
 			quote_award(quote, defs->nrules, r->code, share);
 		total_num = num_add(num_mul(total_num, den), num_mul(num, total_den));
 		total_den = num_mul(total_den, den);
@@ -739,9 +757,8 @@ ly_record_event(PG_FUNCTION_ARGS)
 	earn.qualifying_entry = true;
 	earn.qualifying_lot = true;
 	earn.detail = CStringGetTextDatum(detail.data);
-	entry_id = ly_points_earn(&earn);
+	entry_id = ly_points_earn(&earn);	/* re-evaluates the tier: the lot qualifies */
 	ly_awards_record(member_id, defs, at, &quote);
-	ly_tier_reevaluate(member_id, m.program_id, at, "upgrade", false);
 	ly_leave(&call);
 	PG_RETURN_INT64(entry_id);
 }

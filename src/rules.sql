@@ -340,6 +340,7 @@ BEGIN
     r.rule := rule;
     r.defined_at := pg_catalog.clock_timestamp();
     INSERT INTO @extschema@.earn_rule SELECT r.*;
+    PERFORM @extschema@._settings_changed();   -- backends reload the programme's definitions
     PERFORM @extschema@._audit(caller, p.program_id, 'define_earn_rule', code,
         jsonb_build_object('version', r.version, 'rule', rule, 'previous', prev.rule));
     RETURN r.rule_id;

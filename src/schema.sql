@@ -81,7 +81,7 @@ CREATE TABLE @extschema@.member (
     attrs           jsonb NOT NULL DEFAULT '{}',
     -- Booked state, always equal to what the ledger says (verify() checks):
     booked          bigint NOT NULL DEFAULT 0,      -- sum of points_entry.points
-    debt            bigint NOT NULL DEFAULT 0 CHECK (debt OPERATOR(pg_catalog.>=) 0),
+    debt            bigint NOT NULL DEFAULT 0,      -- never negative (verify() checks)
     lifetime_earned bigint NOT NULL DEFAULT 0,
     last_entry_at   timestamptz,                    -- latest entry instant
     -- Read cache: the effective balance is cache_available for every instant
@@ -111,10 +111,13 @@ CREATE SEQUENCE @extschema@.entry_id_seq;
 -- the entry whose id it carries; lots[] / lot_points[] say how the entry moved
 -- each lot's remainder, so every lot's remainder is the sum of its moves.
 --
--- The ledger tables carry no foreign key to member and no CHECK on operation:
--- only the extension writes them, always after locking the member row, and
--- both would cost every write a query or an expression parse.  verify()
--- checks that every row has its member and a known operation.
+-- The ledger tables (and the member's ledger columns) carry no foreign key
+-- to member and no CHECK constraint: only the extension writes them, always
+-- after locking the member row, and each would cost every write a query or
+-- an expression parse (PostgreSQL re-reads CHECK expressions for every
+-- statement).  verify() checks that every row has its member and a known
+-- operation, that no lot is below zero or above its points, and that no
+-- debt is negative.
 CREATE TABLE @extschema@.points_entry (
     member_id   bigint NOT NULL,
     entry_id    bigint NOT NULL,
@@ -145,8 +148,8 @@ COMMENT ON TABLE @extschema@.points_entry IS 'The points ledger: append-only; a 
 CREATE TABLE @extschema@.points_lot (
     member_id       bigint NOT NULL,
     lot_id          bigint NOT NULL,             -- from entry_id_seq; the creating entry lists it in lots[]
-    points          bigint NOT NULL CHECK (points OPERATOR(pg_catalog.>) 0),
-    remaining       bigint NOT NULL CHECK (remaining OPERATOR(pg_catalog.>=) 0),
+    points          bigint NOT NULL,             -- > 0
+    remaining       bigint NOT NULL,             -- 0 <= remaining (verify() checks both)
     created_at      timestamptz NOT NULL,
     available_at    timestamptz NOT NULL,        -- 'infinity': pending
     expires_at      timestamptz,                 -- NULL: never

@@ -4,7 +4,9 @@
  * member needs no join with its programme.
  *
  * Invalidation: catalog invalidation callbacks do not fire for rows of
- * ordinary tables, so update_program() sends a relcache invalidation of
+ * ordinary tables, so update_program(), define_earn_rule() and define_tier()
+ * (which bump the programme's definitions_version) send a relcache
+ * invalidation of
  * loyalty.program itself (loyalty._settings_changed()); every backend drops
  * its cache when it processes that message (at its next transaction start
  * or lock), and so does the updating backend at its next command.  Dropping
@@ -41,7 +43,9 @@ ly_settings_init(void)
 static LyPlan plan_settings = {
 	"SELECT p.settings->>'timezone', (p.settings->>'points_expire_months')::int4,"
 	" COALESCE((p.settings->>'allow_negative')::boolean, false),"
-	" EXISTS (SELECT 1 FROM loyalty.tier t WHERE t.program_id = p.program_id)"
+	" EXISTS (SELECT 1 FROM loyalty.tier t WHERE t.program_id = p.program_id),"
+	" COALESCE((p.settings->>'pending_days')::int4, 0), p.settings->>'tier_basis',"
+	" COALESCE((p.settings->>'retain_months')::int4, 0), p.definitions_version"
 	" FROM loyalty.program p WHERE p.program_id = $1",
 	1, {INT8OID}
 };
@@ -79,6 +83,11 @@ ly_settings(int64 program_id)
 	entry->expire_months = ly_col_int32(0, 2, 0);
 	entry->allow_negative = ly_col_bool(0, 3, false);
 	entry->has_tiers = ly_col_bool(0, 4, false);
+	entry->pending_days = ly_col_int32(0, 5, 0);
+	strlcpy(entry->tier_basis, ly_col_is_null(0, 6) ? "lifetime_points" : ly_col_text(0, 6),
+			sizeof(entry->tier_basis));
+	entry->retain_months = ly_col_int32(0, 7, 0);
+	entry->definitions_version = ly_col_int64(0, 8, 0);
 	return entry;
 }
 

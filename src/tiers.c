@@ -62,28 +62,32 @@ ly_member_tier_at(int64 member_id, TimestampTz at)
 
 /*
  * The qualifying total at `at` (SPEC section 3): earnings whose lots qualify
- * (order earnings from completion, record_event, earn but manual:), less
- * their reversals booked by then; over the last 12 months (programme time
+ * (order earnings from completion, record_event, earn but manual:; an earn's
+ * lot holds exactly its points), less their reversals booked by then; over the last 12 months (programme time
  * zone) for the rolling bases.  rolling_12m_spend counts completed orders'
  * amounts less their refunds instead.
  */
 static LyPlan plan_qualifying_points = {
-	"SELECT COALESCE(sum(e.points - COALESCE((SELECT sum(r.covers) FROM loyalty.points_entry r"
-	"   WHERE r.member_id = e.member_id AND r.reverses = e.entry_id AND r.reverses IS NOT NULL"
-	"   AND r.at <= $2), 0)), 0)::int8"
-	" FROM loyalty.points_entry e JOIN loyalty.points_lot l"
-	"  ON l.member_id = e.member_id AND l.lot_id = e.lots[1]"
-	" WHERE e.member_id = $1 AND e.operation = 'earn' AND e.at <= $2"
-	" AND l.qualifying_from <= $2"
-	" AND l.qualifying_from > CASE WHEN $3 THEN ($2 AT TIME ZONE $4 - interval '12 months') AT TIME ZONE $4"
-	"  ELSE '-infinity' END",
+	"WITH q AS (SELECT lot_id, points FROM loyalty.points_lot"
+	"  WHERE member_id = $1 AND qualifying_from <= $2"
+	"  AND qualifying_from > CASE WHEN $3 THEN ($2 AT TIME ZONE $4 - interval '12 months') AT TIME ZONE $4"
+	"   ELSE '-infinity' END)"
+	" SELECT (COALESCE((SELECT sum(points) FROM q), 0)"
+	"  - COALESCE((SELECT sum(r.covers) FROM loyalty.points_entry r"
+	"    JOIN loyalty.points_entry e ON e.member_id = r.member_id AND e.entry_id = r.reverses"
+	"    JOIN q ON q.lot_id = e.lots[1]"
+	"    WHERE r.member_id = $1 AND r.reverses IS NOT NULL AND r.at <= $2 AND e.operation = 'earn'), 0))::int8",
 	4, {INT8OID, TIMESTAMPTZOID, BOOLOID, TEXTOID}
 };
 
 static LyPlan plan_qualifying_spend = {
-	"SELECT COALESCE(sum(amount - refunded), 0)::int8 FROM loyalty.order_state"
-	" WHERE member_id = $1 AND state = 'completed' AND completed_at <= $2"
-	" AND completed_at > ($2 AT TIME ZONE $3 - interval '12 months') AT TIME ZONE $3",
+	"SELECT COALESCE(sum(o.amount - COALESCE((SELECT sum(r.amount) FROM loyalty.order_refund r"
+	"  WHERE r.member_id = o.member_id AND r.tracked_id = o.tracked_id AND r.order_id = o.order_id"
+	"  AND r.generation = o.generation AND r.at <= $2), 0)), 0)::int8"
+	" FROM loyalty.order_state o"
+	" WHERE o.member_id = $1 AND o.completed_at <= $2"
+	" AND o.completed_at > ($2 AT TIME ZONE $3 - interval '12 months') AT TIME ZONE $3"
+	" AND (o.state = 'completed' OR o.closed_at > $2)",
 	3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
 };
 
@@ -108,10 +112,35 @@ ly_tier_points(int64 member_id, LyDefinitions *defs, TimestampTz at)
 	return ly_col_int64(0, 1, 0);
 }
 
+/*
+ * The member's tier, when a downgrade may happen, and its lifetime earned
+ * points: every qualifying total (any points basis, any window) is a part
+ * of them, so below the next threshold no upgrade is possible.
+ */
 static LyPlan plan_member_tier = {
-	"SELECT tier, tier_since, tier_since + pg_catalog.make_interval(months => $2)"
+	"SELECT tier, tier_since, tier_since + pg_catalog.make_interval(months => $2), lifetime_earned"
 	" FROM loyalty.member WHERE member_id = $1",
 	2, {INT8OID, INT4OID}
+};
+
+static LyPlan plan_completed_latest = {
+	"SELECT max(completed_at) FROM loyalty.order_state WHERE member_id = $1 AND state = 'completed'",
+	1, {INT8OID}
+};
+
+/* The member's latest order completion (spend basis). */
+static TimestampTz
+ly_completed_latest(int64 member_id)
+{
+	Datum		values[1] = {Int64GetDatum(member_id)};
+
+	ly_exec(&plan_completed_latest, values, NULL, 1);
+	return ly_col_timestamptz(0, 1, DT_NOBEGIN);
+}
+
+static LyPlan plan_qualified_latest = {
+	"SELECT max(qualifying_from) FROM loyalty.points_lot WHERE member_id = $1",
+	1, {INT8OID}
 };
 
 static LyPlan plan_tier_change = {
@@ -126,6 +155,11 @@ static LyPlan plan_tier_change = {
  * upgrade when the qualifying total reaches a higher tier; with `review`,
  * also downgrade to what the total reaches, once retain_months have passed
  * since the current tier was reached.
+ *
+ * An upgrade is evaluated at the later of `at` and the member's latest
+ * qualification: when two completions commit out of time order (or one is
+ * back-dated), the total crosses the threshold at the later one, and that
+ * is when the upgrade happens.
  */
 bool
 ly_tier_reevaluate(int64 member_id, int64 program_id, TimestampTz at,
@@ -139,16 +173,42 @@ ly_tier_reevaluate(int64 member_id, int64 program_id, TimestampTz at,
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		retained;
+	int64		lifetime;
+	const LySettings *settings = ly_settings(program_id);
+	bool		spend_basis = strcmp(settings->tier_basis, "rolling_12m_spend") == 0;
 
-	if (!review && !ly_settings(program_id)->has_tiers)
+	if (!review && !settings->has_tiers)
 		return false;			/* no tier to reach: no query at all */
-	defs = ly_definitions(program_id);
 	values[0] = Int64GetDatum(member_id);
-	values[1] = Int32GetDatum(defs->retain_months);
+	values[1] = Int32GetDatum(settings->retain_months);
 	if (ly_exec(&plan_member_tier, values, NULL, 1) != 1)
 		return false;
 	current_code = ly_col_text(0, 1);
 	retained = !ly_col_is_null(0, 3) && at < ly_col_timestamptz(0, 3, DT_NOEND);
+	lifetime = ly_col_int64(0, 4, 0);
+	defs = ly_definitions(program_id);	/* may run queries: columns are read */
+	if (!review)
+	{
+		TimestampTz latest;
+
+		if (!spend_basis)
+		{
+			const LyTier *current_tier = ly_tier_find(defs, current_code);
+			const LyTier *next = NULL;
+
+			for (int i = 0; i < defs->ntiers && next == NULL; i++)
+				if (current_tier == NULL || defs->tiers[i].rank > current_tier->rank)
+					next = &defs->tiers[i];
+			if (next == NULL || lifetime < next->threshold)
+				return false;	/* cannot reach a higher tier: no total needed */
+			ly_exec(&plan_qualified_latest, values, NULL, 1);
+			latest = ly_col_timestamptz(0, 1, DT_NOBEGIN);
+		}
+		else
+			latest = ly_completed_latest(member_id);
+		if (latest > at && !TIMESTAMP_NOT_FINITE(latest))
+			at = latest;
+	}
 	if (defs->ntiers == 0 && current_code == NULL)
 		return false;
 	current = ly_tier_find(defs, current_code);

@@ -5,9 +5,10 @@
 # Works as root (server runs as the `postgres` system user) and as a normal user.
 set -euo pipefail
 
-LY_PGBIN=/usr/lib/postgresql/15/bin
+# LY_PGBIN may point at another (relocated) PostgreSQL 15 installation.
+LY_PGBIN=${LY_PGBIN:-/usr/lib/postgresql/15/bin}
 LY_PG_CONFIG=$LY_PGBIN/pg_config
-export LY_PGXS_TEST=/usr/lib/postgresql/15/lib/pgxs/src/test
+export LY_PGXS_TEST=${LY_PGBIN%/bin}/lib/pgxs/src/test
 LY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LY_PG_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc)
 
