@@ -2,6 +2,10 @@
 -- the points API.  `make demo` runs it in a throw-away database `shop`.
 -- Every call passes an explicit time (`at => ...`), so the story is simulated
 -- in 2026 whatever today's date is; times are the shop's (Asia/Shanghai).
+-- Part 2 (scenes 18-40) is a second shop whose order table is tracked by the
+-- extension (earning rules, tiers, the order trigger, the member views).  The
+-- views use now(), so that story is set in the 240 days before today: every
+-- time is days_ago(N, time) and the output counts days back from today.
 \set QUIET on
 \set ON_ERROR_STOP on
 \pset footer off
@@ -161,3 +165,313 @@ FROM loyalty.points_liability WHERE program = 'demo_shop';
 
 \echo '=== 17. verify(): every booked figure recomputed from the ledger ========='
 SELECT check_name, ok FROM loyalty.verify('demo_shop');
+
+\echo ''
+\echo '#############################################################################'
+\echo '# Part 2: an online store tracks its own order table                        #'
+\echo '#############################################################################'
+\echo 'The second shop lets the extension watch its order table: a trigger prices'
+\echo 'each order with earning rules and tiers. The views of this part use the real'
+\echo 'clock (now()), so this story is set in the last 8 months: every time is'
+\echo 'days_ago(N, time), N days before today, and days_ago columns count back from'
+\echo 'today. Only the calendar dates in the output depend on when you run it.'
+CREATE FUNCTION days_ago(n int, t time DEFAULT '12:00') RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT ((current_date - n) + t)::timestamptz $$;
+-- A birthday in year y on the month and day n days before today (1992 and
+-- 1988 are leap years, so 29 February works too).
+CREATE FUNCTION birthday_ago(y int, n int) RETURNS date
+LANGUAGE sql STABLE AS $$ SELECT make_date(y, extract(month FROM current_date - n)::int,
+                                              extract(day FROM current_date - n)::int) $$;
+CREATE FUNCTION cny(fen bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(fen / 100.0, 'FM999,999,990.00') $$;
+
+\echo ''
+\echo '=== 18. demo_store opens its programme ===================================='
+\echo 'A 7-day return window (pending_days 7): a completed order''s points become'
+\echo 'usable 7 days later. A tier is kept at least 3 months (retain_months 3);'
+\echo 'members without a completed order for 6 months are dormant.'
+SELECT loyalty.create_program('demo_store', 'Demo Furniture Store', 'CNY',
+         '{"timezone": "Asia/Shanghai", "points_expire_months": 12, "point_value": 1,
+           "pending_days": 7, "retain_months": 3, "dormant_months": 6}') AS store_id \gset
+SELECT code, settings->'pending_days' AS pending_days, settings->'retain_months' AS retain_months,
+       settings->'dormant_months' AS dormant_months, settings->>'tier_basis' AS tier_basis
+FROM loyalty.program WHERE code = 'demo_store';
+
+\echo '=== 19. Three tiers (SPEC section 5), on lifetime qualifying points ========='
+SELECT loyalty.define_tier('demo_store', 'junior',       1,  5000, 10, 1, '{}') AS junior,
+       loyalty.define_tier('demo_store', 'intermediate', 2, 10000, 20, 2, '{"priority_service": true}') AS intermediate,
+       loyalty.define_tier('demo_store', 'senior',       3, 20000, 30, 2, '{"birthday_gift": true}') AS senior;
+SELECT t.code AS tier, t.rank, t.threshold, t.discount_pct AS "% off",
+       t.earn_multiplier AS "points x", t.benefits
+FROM loyalty.tier t WHERE t.program_id = :store_id ORDER BY t.rank;
+SELECT loyalty.tier_for('demo_store', 4999) AS "4,999 points",
+       loyalty.tier_for('demo_store', 5000) AS "5,000",
+       loyalty.tier_for('demo_store', 19999) AS "19,999",
+       loyalty.tier_for('demo_store', 20000) AS "20,000";
+
+\echo '=== 20. Earning rules ======================================================='
+\echo 'base: 10 points per 100.00 CNY (10000 fen) of the order;'
+\echo 'birthday: double points on the member''s birthday (the highest promotional'
+\echo 'multiplier applies once; the tier''s own multiplier multiplies with it);'
+\echo 'signup: 100 points once, for joining.'
+SELECT loyalty.define_earn_rule('demo_store', 'base',     '{"on": "order", "per_amount": 10000, "points": 10}') AS base,
+       loyalty.define_earn_rule('demo_store', 'birthday', '{"on": "order", "multiplier": 2, "when": {"birthday": true}}') AS birthday,
+       loyalty.define_earn_rule('demo_store', 'signup',   '{"on": "signup", "points": 100, "max_times": 1}') AS signup;
+
+\echo '=== 21. Five customers join 240 days ago, with their birthdays =============='
+\echo 'Liu Yang''s birthday falls 90 days before today; the others'' birthdays fall'
+\echo 'on days nobody orders, so the story is the same whatever today is. Each gets'
+\echo 'the signup bonus through record_event; recording it again returns the same'
+\echo 'entry and pays nothing more.'
+CREATE TEMP TABLE store_customer (name text, external_id text, member bigint);
+INSERT INTO store_customer
+SELECT name, ext, loyalty.enroll('demo_store', ext, joined_at => days_ago(240, '10:00'), birthday => bday)
+FROM (VALUES ('Chen Jing', 'C2001', birthday_ago(1988, 45)),
+             ('Liu Yang',  'C2002', birthday_ago(1992, 90)),
+             ('Sun Mei',   'C2003', birthday_ago(1976, 75)),
+             ('Zhao Lei',  'C2004', birthday_ago(1996, 300)),
+             ('Wu Hao',    'C2005', NULL)) AS v(name, ext, bday)
+ORDER BY ext;
+SELECT max(member) FILTER (WHERE name = 'Chen Jing') AS chen,
+       max(member) FILTER (WHERE name = 'Liu Yang') AS liu,
+       max(member) FILTER (WHERE name = 'Sun Mei') AS sun,
+       max(member) FILTER (WHERE name = 'Zhao Lei') AS zhao,
+       max(member) FILTER (WHERE name = 'Wu Hao') AS wu
+FROM store_customer \gset
+SELECT c.name, c.external_id, m.birthday,
+       to_char(m.birthday, 'MM-DD') = to_char(current_date - 90, 'MM-DD') AS "birthday 90 days ago",
+       loyalty.record_event(c.member, 'signup', 'welcome', at => days_ago(240, '10:00'))
+         = loyalty.record_event(c.member, 'signup', 'welcome', at => days_ago(240, '10:00')) AS "same entry again"
+FROM store_customer c JOIN loyalty.member m ON m.member_id = c.member ORDER BY c.external_id;
+SELECT c.name, b.available, b.pending, b.tier_points
+FROM store_customer c, loyalty.balance(c.member, at => days_ago(240, '10:00')) b ORDER BY c.external_id;
+\echo 'What an order would earn (quote_points writes nothing): 123.45 CNY earns 12'
+\echo '(computed exactly, rounded once); 3,999.00 earns 399.'
+SELECT loyalty.quote_points(:chen, 12345, at => days_ago(240)) AS "123.45",
+       loyalty.quote_points(:chen, 399900, at => days_ago(240)) AS "3,999.00";
+
+\echo '=== 22. The store''s order table, tracked by loyalty ========================='
+\echo 'total is in fen; status_at is when the status last changed: it is the'
+\echo 'time_column, the instant the trigger books each change at.'
+CREATE TABLE store_orders (
+    id         text PRIMARY KEY,
+    customer   text,                       -- external_id; NULL for a guest checkout
+    total      bigint NOT NULL,
+    status     text NOT NULL,
+    lines      jsonb,
+    created_at timestamptz NOT NULL,
+    status_at  timestamptz NOT NULL
+);
+SELECT loyalty.track_orders('store_orders', 'demo_store',
+         member_column => 'customer', amount_column => 'total', status_column => 'status',
+         lines_column => 'lines', time_column => 'status_at') > 0 AS tracked;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'store_orders'::regclass;
+
+\echo '=== 23. Paid is pending: Chen Jing buys a sofa set 200 days ago ============='
+\echo 'Zhao Lei''s 1,280.00 order (230 days ago) went paid -> completed two days'
+\echo 'later. Chen Jing''s 52,000.00 order is paid: its 5,200 points are recorded'
+\echo 'but pending until the order completes, and do not count towards tiers.'
+INSERT INTO store_orders VALUES
+  ('SO-2000', 'C2004', 128000, 'paid', '[{"sku": "LAMP-01", "category": "lighting", "price": 64000, "qty": 2}]',
+   days_ago(230, '19:00'), days_ago(230, '19:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(228, '15:00') WHERE id = 'SO-2000';
+INSERT INTO store_orders VALUES
+  ('SO-2001', 'C2001', 5200000, 'paid',
+   '[{"sku": "SOFA-3S", "category": "sofas", "price": 4500000}, {"sku": "TABLE-C", "category": "tables", "price": 700000}]',
+   days_ago(200, '11:00'), days_ago(200, '11:00'));
+SELECT o.id, c.name, o.status, s.earned, s.state
+FROM store_orders o JOIN store_customer c ON c.external_id = o.customer
+JOIN loyalty.order_state s ON s.order_id = o.id AND s.member_id = c.member ORDER BY o.id;
+SELECT available, pending, tier_points, loyalty.tier(:chen, days_ago(200, '11:00')) AS tier
+FROM loyalty.balance(:chen, at => days_ago(200, '11:00'));
+
+\echo '=== 24. Delivered: the points wait out the 7-day return window =============='
+\echo 'SO-2001 completes 196 days ago: it counts towards tiers at once (100 + 5,200'
+\echo '= 5,300: Chen Jing is junior), but its points are usable 7 days later.'
+UPDATE store_orders SET status = 'completed', status_at = days_ago(196, '16:00') WHERE id = 'SO-2001';
+SELECT 'completed, 196 days ago' AS "when", available, pending, tier_points,
+       loyalty.tier(:chen, days_ago(196, '16:00')) AS tier
+FROM loyalty.balance(:chen, at => days_ago(196, '16:00'))
+UNION ALL
+SELECT 'one second before the window ends', available, pending, tier_points,
+       loyalty.tier(:chen, days_ago(189, '16:00') - interval '1 second')
+FROM loyalty.balance(:chen, at => days_ago(189, '16:00') - interval '1 second')
+UNION ALL
+SELECT 'return window over, 189 days ago', available, pending, tier_points,
+       loyalty.tier(:chen, days_ago(189, '16:00'))
+FROM loyalty.balance(:chen, at => days_ago(189, '16:00'));
+SELECT current_date - at::date AS days_ago, from_tier, to_tier, qualifying, reason
+FROM loyalty.tier_history(:chen);
+
+\echo '=== 25. More orders, 180 to 158 days ago ==================================='
+\echo 'Liu Yang 3,999.00 (399 points); Sun Mei 49,900.00 (4,990: with her 100 signup'
+\echo 'points, junior on completion) and 8,000.00 (800). A multi-row UPDATE completes'
+\echo 'each order at its own status_at.'
+INSERT INTO store_orders VALUES
+  ('SO-2002', 'C2002', 399900, 'paid', '[{"sku": "CHAIR-E", "category": "chairs", "price": 133300, "qty": 3}]',
+   days_ago(180, '20:00'), days_ago(180, '20:00')),
+  ('SO-2003', 'C2003', 4990000, 'paid', '[{"sku": "BED-K", "category": "beds", "price": 4990000}]',
+   days_ago(170, '10:00'), days_ago(170, '10:00'));
+UPDATE store_orders SET status = 'completed', status_at = v.at
+FROM (VALUES ('SO-2002', days_ago(178, '12:00')), ('SO-2003', days_ago(168, '12:00'))) AS v(id, at)
+WHERE store_orders.id = v.id;
+INSERT INTO store_orders VALUES
+  ('SO-2004', 'C2003', 800000, 'paid', '[{"sku": "RUG-L", "category": "rugs", "price": 200000, "qty": 4}]',
+   days_ago(160, '10:00'), days_ago(160, '10:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(158, '12:00') WHERE id = 'SO-2004';
+SELECT o.id, c.name, cny(o.total) AS "total CNY", s.state, s.earned,
+       current_date - s.completed_at::date AS "completed days_ago"
+FROM store_orders o JOIN store_customer c ON c.external_id = o.customer
+JOIN loyalty.order_state s ON s.order_id = o.id AND s.member_id = c.member
+WHERE o.id IN ('SO-2002', 'SO-2003', 'SO-2004') ORDER BY o.id;
+SELECT c.name, loyalty.tier(c.member, days_ago(158, '12:00')) AS tier, b.tier_points
+FROM store_customer c, loyalty.balance(c.member, at => days_ago(158, '12:00')) b
+WHERE c.member IN (:liu, :sun) ORDER BY c.external_id;
+
+\echo '=== 26. Sun Mei returns some rugs: partial refunds through loyalty.refund ==='
+\echo 'SO-2004 (8,000.00) earned 800. Refund 2,000.00 (150 days ago), then 1,000.00'
+\echo '(140 days ago): the reversed total is E - floor(E x (A - R) / A), 200 then 300.'
+\echo 'Each refund is keyed by the shop''s refund ref: a retry returns its result.'
+SELECT loyalty.refund('store_orders', 'SO-2004', 200000, 'RF-2004-1', at => days_ago(150)) AS "refund 2,000.00",
+       loyalty.refund('store_orders', 'SO-2004', 100000, 'RF-2004-2', at => days_ago(140)) AS "refund 1,000.00",
+       loyalty.refund('store_orders', 'SO-2004', 200000, 'RF-2004-1', at => days_ago(140)) AS "retry RF-2004-1";
+SELECT s.amount, s.refunded, s.earned, s.state
+FROM loyalty.order_state s WHERE s.member_id = :sun AND s.order_id = 'SO-2004';
+SELECT available, tier_points FROM loyalty.balance(:sun, at => days_ago(140));
+
+\echo '=== 27. Chen Jing reaches intermediate: her next order earns double ========='
+\echo 'SO-2006 (48,000.00, paid 120 days ago) is priced at junior rate: 4,800. On'
+\echo 'completion (117 days ago) she has 100 + 5,200 + 4,800 = 10,100: intermediate,'
+\echo 'with 2x points from the next order priced.'
+INSERT INTO store_orders VALUES
+  ('SO-2006', 'C2001', 4800000, 'paid', '[{"sku": "WARD-4D", "category": "wardrobes", "price": 4800000}]',
+   days_ago(120, '14:00'), days_ago(120, '14:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(117, '14:00') WHERE id = 'SO-2006';
+SELECT current_date - at::date AS days_ago, from_tier, to_tier, qualifying, reason
+FROM loyalty.tier_history(:chen);
+SELECT tier, discount_pct, earn_multiplier, benefits FROM loyalty.tier_benefits(:chen, days_ago(117, '14:00'));
+\echo 'SO-2009 (12,345.67, 110 days ago): 1,234.567 x 2 = 2,469.134, rounded once: 2,469.'
+SELECT loyalty.quote_points(:chen, 1234567, at => days_ago(117, '13:00')) AS "quote before the upgrade",
+       loyalty.quote_points(:chen, 1234567, at => days_ago(110, '10:00')) AS "quote after";
+INSERT INTO store_orders VALUES
+  ('SO-2009', 'C2001', 1234567, 'paid', '[{"sku": "DESK-S", "category": "desks", "price": 1234567}]',
+   days_ago(110, '10:00'), days_ago(110, '10:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(106, '10:00') WHERE id = 'SO-2009';
+SELECT o.id, s.earned, s.priced - 'amount' AS priced
+FROM store_orders o JOIN loyalty.order_state s ON s.order_id = o.id AND s.member_id = :chen
+WHERE o.id IN ('SO-2006', 'SO-2009') ORDER BY o.id;
+
+\echo '=== 28. Sun Mei returns the bed (SO-2003), 100 days ago ====================='
+\echo 'Its 4,990 points are taken back and she falls to 600 qualifying points, but'
+\echo 'tiers never drop at once: she stays junior until a review. The review of 95'
+\echo 'days ago keeps her junior anyway: reached 168 days ago, retained 3 months.'
+UPDATE store_orders SET status = 'refunded', status_at = days_ago(100, '09:00') WHERE id = 'SO-2003';
+SELECT available, tier_points, loyalty.tier(:sun, days_ago(100, '09:00')) AS tier
+FROM loyalty.balance(:sun, at => days_ago(100, '09:00'));
+CALL loyalty.run_tier_review(as_of => days_ago(95, '02:00'));
+SELECT job, state, items AS "tier changes", amount AS "members reviewed"
+FROM loyalty.job_runs WHERE job = 'run_tier_review' ORDER BY run_id DESC LIMIT 1;
+SELECT loyalty.tier(:sun, days_ago(95, '02:00')) AS "Sun Mei after the review";
+
+\echo '=== 29. Liu Yang''s birthday order, 90 days ago: double points ==============='
+\echo '2,500.00 earns 250 on any other day, 500 on her birthday.'
+SELECT loyalty.quote_points(:liu, 250000, at => days_ago(91)) AS "day before",
+       loyalty.quote_points(:liu, 250000, at => days_ago(90)) AS "birthday",
+       loyalty.quote_points(:liu, 250000, at => days_ago(89)) AS "day after";
+INSERT INTO store_orders VALUES
+  ('SO-2007', 'C2002', 250000, 'paid', '[{"sku": "SHELF-5", "category": "shelves", "price": 125000, "qty": 2}]',
+   days_ago(90, '15:00'), days_ago(90, '15:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(88, '15:00') WHERE id = 'SO-2007';
+SELECT s.order_id, s.earned, s.state, s.priced - 'amount' AS priced
+FROM loyalty.order_state s WHERE s.member_id = :liu ORDER BY s.order_id;
+
+\echo '=== 30. Liu Yang cancels an order paid partly with points, 80 days ago ====='
+\echo 'SO-2008 (1,500.00) is paid with 300 points off: it earns 150 pending points.'
+\echo 'Cancelled the next day: the earn is reversed and the 300 points come back.'
+SELECT loyalty.spend(:liu, 300, 'checkout', 'SO-2008', at => days_ago(80, '21:00')) > 0 AS spent;
+INSERT INTO store_orders VALUES
+  ('SO-2008', 'C2002', 150000, 'paid', '[{"sku": "STOOL-B", "category": "chairs", "price": 50000, "qty": 3}]',
+   days_ago(80, '21:00'), days_ago(80, '21:00'));
+SELECT 'paid with 300 points' AS "when", available, pending, lifetime_earned
+FROM loyalty.balance(:liu, at => days_ago(80, '21:00'));
+UPDATE store_orders SET status = 'cancelled', status_at = days_ago(79, '09:00') WHERE id = 'SO-2008';
+SELECT 'cancelled' AS "when", available, pending, lifetime_earned
+FROM loyalty.balance(:liu, at => days_ago(79, '09:00'));
+SELECT current_date - at::date AS days_ago, operation, points, source, ref
+FROM loyalty.history(:liu, since => days_ago(80)) ORDER BY entry;
+
+\echo '=== 31. The last weeks: a pending order, a new customer, a guest ============'
+\echo 'Liu Yang pays SO-2010 (680.00) 20 days ago, not delivered yet. Guo Qiang'
+\echo '(C2006) was never enrolled: his first order enrolls him. A guest checkout'
+\echo '(no customer) is ignored.'
+INSERT INTO store_orders VALUES
+  ('SO-2010', 'C2002', 68000, 'paid', '[{"sku": "VASE-M", "category": "decor", "price": 34000, "qty": 2}]',
+   days_ago(20, '18:00'), days_ago(20, '18:00')),
+  ('SO-2011', 'C2006', 89900, 'paid', '[{"sku": "MIRROR-R", "category": "decor", "price": 89900}]',
+   days_ago(10, '13:00'), days_ago(10, '13:00')),
+  ('SO-2012', NULL, 45000, 'paid', '[{"sku": "VASE-M", "category": "decor", "price": 45000}]',
+   days_ago(10, '14:00'), days_ago(10, '14:00'));
+UPDATE store_orders SET status = 'completed', status_at = days_ago(5, '10:00') WHERE id IN ('SO-2011', 'SO-2012');
+INSERT INTO store_customer SELECT 'Guo Qiang', 'C2006', loyalty.member('demo_store', 'C2006');
+SELECT m.external_id, current_date - m.joined_at::date AS "joined days_ago", m.birthday
+FROM loyalty.member m WHERE m.member_id = loyalty.member('demo_store', 'C2006');
+SELECT o.id, o.customer, o.status, s.state, s.earned
+FROM store_orders o LEFT JOIN loyalty.order_state s ON s.order_id = o.id
+WHERE o.id IN ('SO-2010', 'SO-2011', 'SO-2012') ORDER BY o.id;
+
+\echo '=== 32. Today''s tier review: Sun Mei goes down ============================='
+\echo 'Her 3 months are over and 600 qualifying points reach no tier. Chen Jing'
+\echo 'keeps intermediate. A second run changes nothing.'
+CALL loyalty.run_tier_review();
+CALL loyalty.run_tier_review();
+SET client_min_messages = notice;
+SELECT * FROM (
+  SELECT job, state, items AS "tier changes", amount AS "members reviewed"
+  FROM loyalty.job_runs WHERE job = 'run_tier_review' ORDER BY run_id DESC LIMIT 2) last_two
+ORDER BY "tier changes" DESC;
+SELECT c.name, current_date - h.at::date AS days_ago, h.from_tier, h.to_tier, h.qualifying, h.reason
+FROM store_customer c, loyalty.tier_history(c.member) h ORDER BY c.external_id, h.at;
+
+\echo '=== 33. member_overview (today) ============================================'
+\echo 'pending: Liu Yang''s undelivered SO-2010, Guo Qiang''s order still in its'
+\echo 'return window. spend counts paid and completed orders less refunds;'
+\echo 'cancelled and refunded orders do not count.'
+SELECT c.name, v.tier, v.available, v.pending, v.lifetime, v.debt, v.orders, cny(v.spend) AS "spend CNY",
+       current_date - v.first_order::date AS "first days_ago",
+       current_date - v.last_order::date AS "last days_ago"
+FROM loyalty.member_overview v JOIN store_customer c ON c.member = v.member
+WHERE v.program = 'demo_store' ORDER BY v.member;
+
+\echo '=== 34. tier_distribution (tier "-": below junior) ========================='
+SELECT tier, rank, members, share_pct FROM loyalty.tier_distribution
+WHERE program = 'demo_store' ORDER BY rank NULLS FIRST;
+
+\echo '=== 35. dormant_members: no completed order in 6 months ===================='
+\echo 'Zhao Lei''s last order completed 228 days ago; Wu Hao never ordered (counted'
+\echo 'from joining, 240 days ago).'
+SELECT c.name, d.tier, current_date - d.last_order::date AS "last order days_ago",
+       d.available, d.dormant_months
+FROM loyalty.dormant_members d JOIN store_customer c ON c.member = d.member
+WHERE d.program = 'demo_store' ORDER BY d.member;
+
+\echo '=== 36. spend_distribution (CNY) ==========================================='
+SELECT bucket, members, share_pct FROM loyalty.spend_distribution
+WHERE program = 'demo_store' ORDER BY bucket_order;
+
+\echo '=== 37. purchase_frequency (paid or completed orders) ======================'
+SELECT bucket, members, share_pct FROM loyalty.purchase_frequency
+WHERE program = 'demo_store' ORDER BY bucket_order;
+
+\echo '=== 38. rfm: recency, frequency, monetary quintiles (5 best) ==============='
+SELECT c.name, r.recency_days, r.frequency, cny(r.monetary) AS "monetary CNY", r.r_score, r.f_score, r.m_score
+FROM loyalty.rfm r JOIN store_customer c ON c.member = r.member
+WHERE r.program = 'demo_store' ORDER BY r.member;
+
+\echo '=== 39. points_daily for demo_store ========================================'
+\echo 'Days of only zeros are completions: their "release" entry moves no points.'
+\echo 'reversed on day 79: +150 taken back from the cancelled order, -300 given back.'
+SELECT current_date - day AS days_ago, earned, spent, expired, reversed, adjusted, transferred
+FROM loyalty.points_daily WHERE program = 'demo_store' ORDER BY day;
+
+\echo '=== 40. verify() over both programmes ======================================'
+SELECT check_name, ok FROM loyalty.verify();
