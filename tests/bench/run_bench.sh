@@ -6,12 +6,19 @@
 # /tmp/loyalty-bench-results.txt). Script header comments it understands:
 #   -- baseline: OTHER_WORKLOAD     (ratio = tps / OTHER_WORKLOAD's tps, same clients)
 #   -- clients: 1 4 16              (overrides BENCH_CLIENTS)
+#   -- pgoptions: -c name=value     (PGOPTIONS for its pgbench sessions)
+#   -- target_ratio: R C            (after the table: is ratio >= R at C clients?)
+#   -- target_overhead_us: U        (after the table, per client count: the
+#                                    microseconds per transaction over the
+#                                    baseline, 1e6/tps - 1e6/baseline tps; < U?)
 # Each workload gets its own database (bench_NAME) with the extension created.
 # Env: BENCH_SECONDS (20), BENCH_ROUNDS (2: interleaved rounds, tps is the mean), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
-# baselines they name are added), BENCH_MEMBERS (100000: passed to every setup
+# baselines they name are added; the word `quote` selects tests/bench/quote.sh,
+# which otherwise runs only when BENCH_ONLY is unset), BENCH_QUOTE (1; 0 skips quote.sh), BENCH_MEMBERS (100000: passed to every setup
 # script as psql variable :members and to pgbench as -D members=N),
 # LOYALTY_KEEP_CLUSTER=1.
-# Hook: tests/bench/extra.sh, if executable, runs after the table with PGHOST etc. set.
+# Hooks: tests/bench/quote.sh (quote_points calls/s) then tests/bench/extra.sh,
+# if executable, run after the table with PGHOST etc. set.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -46,8 +53,11 @@ for f in "$WL_DIR"/*.sql; do
     ALL+=("$(basename "$f" .sql)")
 done
 SELECTED=()
+RUN_QUOTE=${BENCH_QUOTE:-1}
 if [ -n "${BENCH_ONLY:-}" ]; then
+    [[ " $BENCH_ONLY " == *" quote "* ]] || RUN_QUOTE=0
     for w in $BENCH_ONLY; do
+        [ "$w" != quote ] || continue
         [ -f "$WL_DIR/$w.sql" ] || ly_die "BENCH_ONLY: no workload $WL_DIR/$w.sql"
         b=$(header_value "$WL_DIR/$w.sql" baseline)
         for x in $b $w; do
@@ -64,6 +74,10 @@ server_version=$("${PSQL[@]}" -At -c 'SHOW server_version')
     echo "cores (nproc): $(nproc)   PostgreSQL: $server_version"
     echo "settings: $("${PSQL[@]}" -At -F' ' -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','full_page_writes','shared_buffers','max_connections','wal_level','max_wal_size')")"
     echo "pgbench: -n -M prepared -T $SECS -c C -j min(C,2) -D members=$MEMBERS; default clients: $DEFAULT_CLIENTS"
+    for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
+        o=$(header_value "$WL_DIR/$w.sql" pgoptions 2>/dev/null || true)
+        [ -z "$o" ] || echo "  $w: PGOPTIONS='$o'"
+    done
     echo "rounds: ${BENCH_ROUNDS:-2}, interleaved (each workload next to its baseline at every client count); tps is the mean"
 } | tee "$WORK/header.txt"
 
@@ -77,12 +91,13 @@ FAILED=0
 # both sides of a ratio.  TPS is the mean over BENCH_ROUNDS rounds.
 ROUNDS=${BENCH_ROUNDS:-2}
 READY=()
-declare -A CLIENTS=() DB=() SUM=() RUNS=()
+declare -A CLIENTS=() DB=() SUM=() RUNS=() PGOPTS=()
 for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
     script="$WL_DIR/$w.sql"
     [ -f "$script" ] || { echo "baseline workload $script missing" >&2; FAILED=1; continue; }
     clients=$(header_value "$script" clients)
     CLIENTS[$w]=${clients:-$DEFAULT_CLIENTS}
+    PGOPTS[$w]=$(header_value "$script" pgoptions)
     db="bench_$(printf '%s' "$w" | tr -c 'A-Za-z0-9_' '_')"
     DB[$w]=$db
     echo
@@ -113,7 +128,7 @@ for r in $(seq 1 "$ROUNDS"); do
             "${PSQL[@]}" -d "${DB[$w]}" -c 'CHECKPOINT'
             log="$WORK/$w.c$c.r$r.log"
             rc=0
-            "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -D members="$MEMBERS" \
+            PGOPTIONS="${PGOPTIONS:-} ${PGOPTS[$w]}" "$LY_PGBIN/pgbench" -n -M prepared -T "$SECS" -c "$c" -j "$j" -D members="$MEMBERS" \
                 -f "$WL_DIR/$w.sql" "${DB[$w]}" \
                 >"$log" 2>&1 || rc=$?
             tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log" | tail -n 1)
@@ -141,7 +156,7 @@ done
 {
     echo
     if [ ${#ORDER[@]} -eq 0 ]; then
-        echo "no workloads in $WL_DIR/*.sql"
+        echo "no pgbench workloads selected ($WL_DIR/*.sql)"
     else
         printf '%-28s | %7s | %12s | %s\n' workload clients tps "ratio to baseline"
         printf '%s\n' "-----------------------------+---------+--------------+------------------"
@@ -161,8 +176,51 @@ done
             printf '%-28s | %7s | %12s | %s\n' "$w" "$c" "$tps" "$ratio"
         done
     fi
+
+    # Targets named in the scripts' headers.
+    first=1
+    for w in "${READY[@]+"${READY[@]}"}"; do
+        b=$(header_value "$WL_DIR/$w.sql" baseline)
+        [ -n "$b" ] || continue
+        tr=$(header_value "$WL_DIR/$w.sql" target_ratio)
+        tu=$(header_value "$WL_DIR/$w.sql" target_overhead_us)
+        [ -n "$tr$tu" ] || continue
+        [ $first -eq 0 ] || { echo; echo "targets:"; first=0; }
+        if [ -n "$tr" ]; then
+            read -r rt rc <<<"$tr"
+            tps=${TPS["$w|$rc"]:-}; bt=${TPS["$b|$rc"]:-}
+            if [[ "$tps" =~ ^[0-9.]+$ && "$bt" =~ ^[0-9.]+$ ]] && awk -v x="$bt" 'BEGIN{exit !(x > 0)}'; then
+                ratio=$(awk -v a="$tps" -v x="$bt" 'BEGIN{printf "%.2f", a / x}')
+                verdict=met; awk -v r="$ratio" -v t="$rt" 'BEGIN{exit !(r >= t)}' || verdict="NOT met"
+                echo "  $w / $b at $rc clients: $ratio (target >= $rt: $verdict)"
+            else
+                echo "  $w / $b at $rc clients: n/a (target >= $rt)"
+            fi
+        fi
+        if [ -n "$tu" ]; then
+            for c in ${CLIENTS[$w]}; do
+                tps=${TPS["$w|$c"]:-}; bt=${TPS["$b|$c"]:-}
+                if [[ "$tps" =~ ^[0-9.]+$ && "$bt" =~ ^[0-9.]+$ ]] && awk -v a="$tps" -v x="$bt" 'BEGIN{exit !(a > 0 && x > 0)}'; then
+                    us=$(awk -v a="$tps" -v x="$bt" 'BEGIN{printf "%.1f", 1e6 / a - 1e6 / x}')
+                    verdict=met; awk -v u="$us" -v t="$tu" 'BEGIN{exit !(u < t)}' || verdict="NOT met"
+                    echo "  $w over $b at $c client(s): $us us per transaction" \
+                         "(1e6/tps - 1e6/baseline tps; target < $tu us: $verdict)"
+                else
+                    echo "  $w over $b at $c client(s): n/a (target < $tu us)"
+                fi
+            done
+        fi
+    done
 } | tee "$WORK/table.txt"
 cat "$WORK/header.txt" "$WORK/table.txt" >"$RESULTS"
+
+if [ "$RUN_QUOTE" != 0 ] && [ -x tests/bench/quote.sh ]; then
+    echo
+    ly_log "tests/bench/quote.sh"
+    rc=0
+    tests/bench/quote.sh 2>&1 | tee -a "$RESULTS" || rc=$?
+    [ $rc -eq 0 ] || { echo "tests/bench/quote.sh failed (exit $rc)" >&2; FAILED=1; }
+fi
 
 if [ -x tests/bench/extra.sh ]; then
     echo
