@@ -468,7 +468,7 @@ FROM loyalty.rfm r JOIN store_customer c ON c.member = r.member
 WHERE r.program = 'demo_store' ORDER BY r.member;
 
 \echo '=== 39. points_daily for demo_store ========================================'
-\echo 'Days of only zeros are completions: their "release" entry moves no points.'
+\echo 'Completions book a "release" entry that moves no points: they add no row.'
 \echo 'reversed on day 79: +150 taken back from the cancelled order, -300 given back.'
 SELECT current_date - day AS days_ago, earned, spent, expired, reversed, adjusted, transferred
 FROM loyalty.points_daily WHERE program = 'demo_store' ORDER BY day;
