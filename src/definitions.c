@@ -1,12 +1,12 @@
 /*
- * definitions.c: the per-backend cache of every programme's earning rules
- * and tiers, as C structures parsed once from their typed columns.
+ * definitions.c: the per-backend cache of every programme's earning rules,
+ * tiers and coupon templates, as C structures parsed once from their typed
+ * columns.
  *
  * Catalog invalidation callbacks do not fire for rows of ordinary tables, so
  * each lookup reads the programme's definitions_version (one index lookup,
- * or joined by the caller to a row it reads anyway); define_earn_rule and
- * define_tier
- * bump it in their transaction, and a cache entry whose version differs is
+ * or joined by the caller to a row it reads anyway); define_earn_rule,
+ * define_tier and define_coupon bump it in their transaction, and a cache entry whose version differs is
  * rebuilt.  The version is read with the statement's snapshot, so a change
  * applies to every operation that starts after it commits.
  */
@@ -32,6 +32,14 @@ static LyPlan plan_rules = {
 static LyPlan plan_tiers = {
 	"SELECT code, rank, threshold, discount_pct, earn_multiplier, benefits"
 	" FROM loyalty.tier WHERE program_id = $1 ORDER BY rank",
+	1, {INT8OID}
+};
+
+static LyPlan plan_templates = {
+	"SELECT template_id, code, scope, skus, categories, kind, value, max_discount, min_spend,"
+	" valid_from, valid_until, valid_days, total_quantity, per_member_limit, members_only,"
+	" new_member_days, audience_tiers, audience_tags, hidden, stacking"
+	" FROM loyalty.coupon_template WHERE program_id = $1 ORDER BY template_id",
 	1, {INT8OID}
 };
 
@@ -143,6 +151,94 @@ rule_from_row(LyRule *r, uint64 row)
 }
 
 /*
+ * A percent value p as p = num / den exactly, den = 100 x 10^scale, when
+ * both fit comfortably in int64 (scale <= 16), so that coupons.c can round
+ * B x num / den in 128-bit integers; false: it computes in numeric.
+ */
+static bool
+percent_fraction(Datum value, int64 *num, int64 *den)
+{
+	char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out, value));
+	char	   *dot = strchr(txt, '.');
+	int			scale = dot ? (int) strlen(dot + 1) : 0;
+	Datum		scaled;
+	int64		d = 100;
+
+	if (scale > 16)
+		return false;
+	for (int i = 0; i < scale; i++)
+		d *= 10;
+	scaled = DirectFunctionCall2(numeric_mul, value,
+								 DirectFunctionCall1(int8_numeric, Int64GetDatum(d / 100)));
+	*num = DatumGetInt64(DirectFunctionCall1(numeric_int8, scaled));
+	*den = d;
+	return true;
+}
+
+static void
+template_from_row(LyCouponTemplate *t, uint64 row)
+{
+	char	   *scope = ly_col_text(row, 3);
+	char	   *kind = ly_col_text(row, 6);
+	char	   *stacking = ly_col_text(row, 20);
+
+	memset(t, 0, sizeof(*t));
+	t->template_id = ly_col_int64(row, 1, 0);
+	t->code = ly_col_text(row, 2);
+	t->scope = strcmp(scope, "items") == 0 ? LY_COUPON_ITEMS : LY_COUPON_STORE;
+	t->skus = text_array_col(row, 4, &t->nskus);
+	t->categories = text_array_col(row, 5, &t->ncategories);
+	t->percent = strcmp(kind, "percent") == 0;
+	if (t->percent)
+	{
+		t->percent_value = numeric_col(row, 7);
+		t->percent_fast = percent_fraction(t->percent_value, &t->percent_num, &t->percent_den);
+	}
+	else
+		t->fixed_value = DatumGetInt64(DirectFunctionCall1(numeric_int8, numeric_col(row, 7)));
+	t->has_max_discount = !ly_col_is_null(row, 8);
+	t->max_discount = ly_col_int64(row, 8, 0);
+	t->min_spend = ly_col_int64(row, 9, 0);
+	t->has_from = !ly_col_is_null(row, 10);
+	t->valid_from = ly_col_timestamptz(row, 10, DT_NOBEGIN);
+	t->has_until = !ly_col_is_null(row, 11);
+	t->valid_until = ly_col_timestamptz(row, 11, DT_NOEND);
+	t->valid_days = ly_col_int32(row, 12, 0);
+	t->has_total_quantity = !ly_col_is_null(row, 13);
+	t->total_quantity = ly_col_int64(row, 13, 0);
+	t->per_member_limit = ly_col_int32(row, 14, 0);
+	t->members_only = ly_col_bool(row, 15, false);
+	t->new_member_days = ly_col_int32(row, 16, 0);
+	t->tiers = text_array_col(row, 17, &t->ntiers);
+	t->tags = text_array_col(row, 18, &t->ntags);
+	t->hidden = ly_col_bool(row, 19, false);
+	t->stacking = strcmp(stacking, "exclusive") == 0 ? LY_STACK_EXCLUSIVE :
+		strcmp(stacking, "stackable") == 0 ? LY_STACK_STACKABLE : LY_STACK_DEFAULT;
+}
+
+/* The template with this id among the programme's (binary search); NULL if none. */
+const LyCouponTemplate *
+ly_coupon_template(LyDefinitions *defs, int64 template_id)
+{
+	int			lo = 0,
+				hi = defs->ntemplates - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int64		id = defs->templates[mid].template_id;
+
+		if (id == template_id)
+			return &defs->templates[mid];
+		if (id < template_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/*
  * Fill defs from the catalogue tables.  SPI returns to its own context after
  * every statement, so the copies are made after each query, in defs->cxt.
  */
@@ -177,6 +273,14 @@ load_definitions(LyDefinitions *defs)
 		t->earn_multiplier = numeric_col(i, 5);
 		t->benefits = PointerGetDatum(DatumGetJsonbPCopy(ly_col_datum(i, 6, &isnull)));
 	}
+	MemoryContextSwitchTo(old);
+
+	n = ly_exec(&plan_templates, values, NULL, 0);
+	old = MemoryContextSwitchTo(defs->cxt);
+	defs->ntemplates = (int) n;
+	defs->templates = palloc0(sizeof(LyCouponTemplate) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		template_from_row(&defs->templates[i], i);
 	MemoryContextSwitchTo(old);
 }
 
@@ -231,6 +335,7 @@ ly_definitions_version(int64 program_id, int64 version)
 		MemoryContextDelete(defs->cxt);
 	defs->nrules = 0;
 	defs->ntiers = 0;
+	defs->ntemplates = 0;
 	defs->cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty programme definitions",
 									  ALLOCSET_SMALL_SIZES);
 	PG_TRY();

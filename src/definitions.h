@@ -1,7 +1,8 @@
 /*
- * definitions.h: a programme's earning rules and tiers as C structures
- * (definitions.c caches them per backend), the rule evaluation of rules.c
- * and the tier computation of tiers.c, shared with the order trigger.
+ * definitions.h: a programme's earning rules, tiers and coupon templates as
+ * C structures (definitions.c caches them per backend), the cart-line parser
+ * and rule evaluation of rules.c and the tier computation of tiers.c, shared
+ * with the order trigger and the coupons (coupons.c).
  */
 #ifndef LOYALTY_DEFINITIONS_H
 #define LOYALTY_DEFINITIONS_H
@@ -59,6 +60,56 @@ typedef struct LyTier
 	Datum		benefits;		/* jsonb */
 } LyTier;
 
+/* A coupon template (campaign) as coupons.c evaluates it. */
+typedef enum LyCouponScope
+{
+	LY_COUPON_STORE,
+	LY_COUPON_ITEMS
+} LyCouponScope;
+
+typedef enum LyCouponStacking
+{
+	LY_STACK_DEFAULT,
+	LY_STACK_EXCLUSIVE,
+	LY_STACK_STACKABLE
+} LyCouponStacking;
+
+typedef struct LyCouponTemplate
+{
+	int64		template_id;
+	char	   *code;
+	LyCouponScope scope;
+	int			nskus;
+	char	  **skus;
+	int			ncategories;
+	char	  **categories;
+	bool		percent;		/* else fixed */
+	int64		fixed_value;	/* fixed: minor units */
+	Datum		percent_value;	/* percent: numeric in (0, 100] */
+	bool		percent_fast;	/* percent = percent_num / percent_den exactly in int64 */
+	int64		percent_num;
+	int64		percent_den;	/* 100 x 10^scale */
+	bool		has_max_discount;
+	int64		max_discount;
+	int64		min_spend;
+	bool		has_from;
+	TimestampTz valid_from;
+	bool		has_until;
+	TimestampTz valid_until;	/* exclusive */
+	int32		valid_days;		/* 0: none */
+	bool		has_total_quantity;
+	int64		total_quantity;
+	int32		per_member_limit;	/* 0: none */
+	bool		members_only;
+	int32		new_member_days;	/* 0: none */
+	int			ntiers;
+	char	  **tiers;
+	int			ntags;
+	char	  **tags;
+	bool		hidden;
+	LyCouponStacking stacking;
+} LyCouponTemplate;
+
 typedef enum LyTierBasis
 {
 	LY_BASIS_LIFETIME_POINTS,
@@ -75,6 +126,8 @@ typedef struct LyDefinitions
 	LyRule	   *rules;
 	int			ntiers;
 	LyTier	   *tiers;			/* rank ascending */
+	int			ntemplates;
+	LyCouponTemplate *templates;	/* coupon templates, template_id ascending */
 	/* settings, from the settings cache at every lookup */
 	char		timezone[64];
 	LyTierBasis basis;
@@ -86,6 +139,17 @@ typedef struct LyDefinitions
 extern LyDefinitions *ly_definitions(int64 program_id);
 extern LyDefinitions *ly_definitions_version(int64 program_id, int64 version);
 extern int64 ly_program_id(const char *code);
+extern const LyCouponTemplate *ly_coupon_template(LyDefinitions *defs, int64 template_id);
+
+/* rules.c: cart lines (also read by coupons.c) */
+typedef struct LyCartLine
+{
+	char	   *sku;			/* NULL: none */
+	char	   *category;
+	int64		total;			/* price x qty */
+} LyCartLine;
+
+extern int	ly_parse_cart_lines(Jsonb *lines, LyCartLine **out, int64 *sum);
 
 /* rules.c: what an order or an event earns */
 typedef struct LyQuote

@@ -29,7 +29,15 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tier(bigint, timestamptz),
     @extschema@.tier_for(text, bigint),
     @extschema@.tier_benefits(bigint, timestamptz),
-    @extschema@.tier_history(bigint)
+    @extschema@.tier_history(bigint),
+    @extschema@.claim_coupon(bigint, text, timestamptz),
+    @extschema@.claim_code(bigint, @extschema@.coupon_code, timestamptz),
+    @extschema@.redeem_coupon(@extschema@.coupon_code, bigint, text, jsonb, timestamptz),
+    @extschema@.release_coupon(@extschema@.coupon_code, text, timestamptz),
+    @extschema@.member_coupons(bigint, timestamptz),
+    @extschema@.start_share(bigint, text, timestamptz),
+    @extschema@.join_share(text, bigint, timestamptz),
+    @extschema@.share_status(text)
 TO loyalty_app, loyalty_admin;
 
 GRANT EXECUTE ON FUNCTION
@@ -40,11 +48,15 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.define_earn_rule(text, text, jsonb),
     @extschema@.define_tier(text, text, int, bigint, numeric, numeric, jsonb),
     @extschema@.track_orders(regclass, text, name, name, name, name, name, name, jsonb, name),
-    @extschema@.untrack_orders(regclass)
+    @extschema@.untrack_orders(regclass),
+    @extschema@.define_coupon(text, text, jsonb),
+    @extschema@.issue_codes(text, text, int),
+    @extschema@.void_coupon(@extschema@.coupon_code, text, timestamptz)
 TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
     @extschema@.run_expiry(timestamptz, int),
-    @extschema@.run_tier_review(timestamptz, int)
+    @extschema@.run_tier_review(timestamptz, int),
+    @extschema@.expire_coupons(timestamptz, int)
 TO loyalty_admin;
 
 GRANT SELECT ON
@@ -55,7 +67,8 @@ GRANT SELECT ON
     @extschema@.dormant_members,
     @extschema@.spend_distribution,
     @extschema@.purchase_frequency,
-    @extschema@.rfm
+    @extschema@.rfm,
+    @extschema@.coupon_performance
 TO loyalty_reader, loyalty_admin;
 -- Views call these with the reader's rights: points_liability asks balance()
 -- for members who owe points, member_overview and dormant_members points().

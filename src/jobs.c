@@ -19,6 +19,7 @@
 
 PG_FUNCTION_INFO_V1(ly_run_expiry);
 PG_FUNCTION_INFO_V1(ly_run_tier_review);
+PG_FUNCTION_INFO_V1(ly_expire_coupons);
 
 typedef struct JobRun
 {
@@ -358,6 +359,84 @@ ly_run_tier_review(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("run_tier_review: done: %lld members reviewed, %lld tier changes in %d batches (run %lld)",
 					(long long) reviewed, (long long) run.items, run.batches, (long long) run.run_id)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * expire_coupons(as_of, batch_size)
+ * ------------------------------------------------------------------- */
+
+/*
+ * Book the next batch of unused coupons whose window ended by $1 as
+ * expired, as of the end of their window.  A coupon a redemption holds
+ * locked is skipped (SKIP LOCKED) and found by the next run.
+ */
+static LyPlan plan_expire_coupons = {
+	"WITH due AS (SELECT code FROM loyalty.coupon"
+	"  WHERE state = ANY (ARRAY['issued', 'available', 'locked']) AND valid_until <= $1"
+	"  ORDER BY valid_until LIMIT $2 FOR UPDATE SKIP LOCKED)"
+	" UPDATE loyalty.coupon c SET state = 'expired', closed_at = c.valid_until"
+	" FROM due WHERE c.code OPERATOR(loyalty.=) due.code",
+	2, {TIMESTAMPTZOID, INT4OID}
+};
+
+Datum
+ly_expire_coupons(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
+	int32		batch_size;
+	JobRun		run = {.job = "expire_coupons"};
+	LyCall		call;
+
+	ly_require_not_null(fcinfo, 1, "batch_size");
+	batch_size = PG_GETARG_INT32(1);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, got %d", batch_size)));
+	ly_require_admin(GetUserId(), "loyalty.expire_coupons");
+	run.atomic = call_is_atomic(fcinfo);
+	if (run.atomic)
+		ereport(NOTICE,
+				(errmsg("expire_coupons: called inside a transaction block, so every batch runs in this one transaction"),
+				 errdetail("Progress becomes visible to other sessions only when it commits."),
+				 errhint("CALL it outside a transaction block to commit after each batch.")));
+
+	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	ly_enter(&call);
+	job_start(&run, call.caller, as_of, batch_size);
+	ly_leave(&call);
+	if (!run.atomic)
+		SPI_commit();
+
+	for (;;)
+	{
+		uint64		expired;
+
+		ly_enter(&call);
+		expired = ly_exec(&plan_expire_coupons,
+						  (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size)},
+						  NULL, 0);
+		if (expired > 0)
+		{
+			run.batches++;
+			run.items += expired;
+		}
+		job_record(&run, expired == 0);
+		ly_leave(&call);
+		if (!run.atomic)
+			SPI_commit();
+		if (expired == 0)
+			break;
+		ereport(NOTICE,
+				(errmsg("expire_coupons: batch %d: %lld coupons expired (total %lld, %.0f coupons/s)",
+						run.batches, (long long) expired, (long long) run.items, job_rate(&run))));
+	}
+	ereport(NOTICE,
+			(errmsg("expire_coupons: done: %lld coupons expired in %d batches (run %lld)",
+					(long long) run.items, run.batches, (long long) run.run_id)));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

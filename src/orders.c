@@ -11,7 +11,9 @@
  * Decisions are taken against the recorded state with the member row locked,
  * so a repeated or concurrent transition acts once.  A row without a member
  * (guest checkout) or with an unmapped status is ignored; a row the trigger
- * must act on but cannot (NULL or negative amount) is refused.
+ * must act on but cannot (NULL or negative amount) is refused.  An order
+ * with a coupon (coupon_column) redeems it when paid and releases it when
+ * refunded, cancelled or deleted.
  */
 #include "definitions.h"
 
@@ -638,6 +640,59 @@ new_generation(Order *o)
 		o->generation++;
 }
 
+/*
+ * The order's coupon (coupon_column): redeemed when the order is paid, on
+ * its cart (the lines column, else one line of the amount), keyed by the
+ * order id; released when the order is refunded, cancelled or deleted.
+ */
+static LyPlan plan_coupon_redeem = {
+	"SELECT loyalty._redeem_coupon($1, $2::loyalty.coupon_code, $3, $4,"
+	" CASE WHEN $5::jsonb IS NULL"
+	"  THEN jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('price', $6::int8)))"
+	"  WHEN jsonb_typeof($5::jsonb) = 'array' THEN jsonb_build_object('lines', $5::jsonb)"
+	"  ELSE $5::jsonb END, $7)",
+	7, {OIDOID, TEXTOID, INT8OID, TEXTOID, JSONBOID, INT8OID, TIMESTAMPTZOID}
+};
+
+static LyPlan plan_coupon_release = {
+	"SELECT loyalty._release_coupon($1, $2::loyalty.coupon_code, $3, $4)",
+	4, {OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static void
+coupon_redeem(Order *o, OrderMember *om, const OrderRow *row, Oid caller, TimestampTz at)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	if (o->coupon == NULL)
+		return;
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(o->coupon);
+	values[2] = Int64GetDatum(o->member_id);
+	values[3] = CStringGetTextDatum(o->order_id);
+	values[4] = row->lines ? JsonbPGetDatum(row->lines) : (Datum) 0;
+	nulls[4] = row->lines ? ' ' : 'n';
+	values[5] = Int64GetDatum(row->amount);
+	values[6] = TimestampTzGetDatum(at);
+	ly_exec(&plan_coupon_redeem, values, nulls, 1);
+	om->fresh = false;
+}
+
+static void
+coupon_release(Order *o, Oid caller, TimestampTz at)
+{
+	Datum		values[4];
+
+	if (o->coupon == NULL)
+		return;
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(o->coupon);
+	values[2] = CStringGetTextDatum(o->order_id);
+	values[3] = TimestampTzGetDatum(at);
+	ly_exec(&plan_coupon_release, values, NULL, 1);
+}
+
 /* A paid order whose amount an UPDATE changed: re-priced as the next generation. */
 static bool
 repriced(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
@@ -652,7 +707,8 @@ repriced(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 
 /* Move the order to `target` as SPEC section 8's table says. */
 static void
-transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, TimestampTz at)
+transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Oid caller,
+		   TimestampTz at)
 {
 	OrderState	from = o->exists ? o->state : OS_NONE;
 
@@ -666,8 +722,8 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Ti
 						o->order_id, row->amount) :
 				 errmsg("order \"%s\" has no amount: loyalty cannot price it", o->order_id),
 				 errhint("A paid or completed order needs its amount, in minor units, zero or more.")));
-	if (row->coupon)
-		o->coupon = pstrdup(row->coupon);
+	if (from == OS_NONE || from == OS_REFUNDED || from == OS_CANCELLED || from == OS_DELETED)
+		o->coupon = row->coupon ? pstrdup(row->coupon) : NULL;	/* the coupon of this payment */
 	switch (target)
 	{
 		case OS_PAID:
@@ -689,6 +745,7 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Ti
 			{
 				new_generation(o);
 				price(o, om, row, at);
+				coupon_redeem(o, om, row, caller, at);
 			}
 			o->state = OS_PAID;
 			order_save(o, at);
@@ -702,6 +759,7 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Ti
 			{
 				new_generation(o);
 				price(o, om, row, at);
+				coupon_redeem(o, om, row, caller, at);
 			}
 			complete(o, om, at);
 			order_save(o, at);
@@ -716,6 +774,7 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Ti
 			{
 				unearn(o, om, at);
 				return_spends(o, om, at);
+				coupon_release(o, caller, at);
 				o->has_closed = true;
 				o->closed_at = at;
 			}
@@ -828,7 +887,7 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 	{
 		order_load(om.member_id, t->tracked_id, row.order_id, &o);
 		o.program_id = t->program_id;
-		transition(&o, &om, &row, target, at);
+		transition(&o, &om, &row, target, call.caller, at);
 	}
 	ly_leave(&call);
 	return PointerGetDatum(NULL);

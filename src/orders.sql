@@ -197,7 +197,8 @@ BEGIN
         PERFORM @extschema@._tracked_column(orders, 'lines column', lines_column, ARRAY['jsonb']::regtype[]);
     END IF;
     IF coupon_column IS NOT NULL THEN
-        PERFORM @extschema@._tracked_column(orders, 'coupon column', coupon_column, text_types);
+        PERFORM @extschema@._tracked_column(orders, 'coupon column', coupon_column,
+            text_types || ARRAY['@extschema@.coupon_code']::regtype[]);
     END IF;
     IF time_column IS NOT NULL THEN
         PERFORM @extschema@._tracked_column(orders, 'time column', time_column,

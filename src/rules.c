@@ -177,13 +177,6 @@ ly_member_facts_from(LyMemberFacts *facts, int64 member_id, TimestampTz at,
  * Cart lines
  * ------------------------------------------------------------------- */
 
-typedef struct CartLine
-{
-	char	   *sku;
-	char	   *category;
-	int64		total;			/* price x qty */
-} CartLine;
-
 static void
 bad_lines(int index, const char *problem)
 {
@@ -236,9 +229,12 @@ line_integer(JsonbContainer *line, const char *key, int index, bool required, in
 	return value;
 }
 
-/* Parse `lines` (an array, or an object with "lines"); returns how many. */
-static int
-parse_lines(Jsonb *lines, CartLine **out, int64 *sum)
+/*
+ * Parse `lines` (an array, or an object with "lines"); returns how many.
+ * Shared with coupons.c (definitions.h), which first insists on the object.
+ */
+int
+ly_parse_cart_lines(Jsonb *lines, LyCartLine **out, int64 *sum)
 {
 	JsonbContainer *array;
 	int			n;
@@ -259,7 +255,7 @@ parse_lines(Jsonb *lines, CartLine **out, int64 *sum)
 	else if (!JB_ROOT_IS_ARRAY(lines) || JB_ROOT_IS_SCALAR(lines))
 		bad_lines(-1, "expected a JSON array of lines");
 	n = JsonContainerSize(array);
-	*out = palloc0(sizeof(CartLine) * Max(n, 1));
+	*out = palloc0(sizeof(LyCartLine) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *v = getIthJsonbValueFromContainer(array, i);
@@ -304,7 +300,7 @@ rule_is_line_scoped(const LyRule *r)
 }
 
 static bool
-rule_covers_line(const LyRule *r, const CartLine *line)
+rule_covers_line(const LyRule *r, const LyCartLine *line)
 {
 	if (!rule_is_line_scoped(r))
 		return true;
@@ -473,7 +469,7 @@ ly_awards_record(int64 member_id, LyDefinitions *defs, TimestampTz at, const LyQ
 
 /* The highest multiplier (at least 1) among `usable` ones that boost `line` (NULL: the order). */
 static Datum
-best_multiplier(LyDefinitions *defs, const bool *usable, const CartLine *line, int *winner)
+best_multiplier(LyDefinitions *defs, const bool *usable, const LyCartLine *line, int *winner)
 {
 	Datum		best = num_int(1);
 
@@ -506,9 +502,9 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 			   Jsonb *lines_json, TimestampTz at, LyQuote *quote)
 {
 	LocalDay	day;
-	CartLine   *lines;
+	LyCartLine *lines;
 	int64		lines_sum;
-	int			nlines = parse_lines(lines_json, &lines, &lines_sum);
+	int			nlines = ly_parse_cart_lines(lines_json, &lines, &lines_sum);
 	bool		by_lines = nlines > 0 && lines_sum > 0;
 	bool	   *usable = palloc0(sizeof(bool) * Max(defs->nrules, 1));
 	bool	   *capped = palloc0(sizeof(bool) * Max(defs->nrules, 1));

@@ -145,6 +145,20 @@ BEGIN
                 ELSE format('%s lots without a member, e.g. lot %s', count(*), min(l.lot_id)) END
     FROM @extschema@.points_lot l
     WHERE pid IS NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = l.member_id);
+
+    RETURN QUERY
+    WITH bad AS (
+        SELECT t.template_id, t.code, t.claimed, t.total_quantity,
+               (SELECT count(*) FROM @extschema@.coupon c
+                WHERE c.template_id = t.template_id AND c.member_id IS NOT NULL) AS counted
+        FROM @extschema@.coupon_template t
+        WHERE pid IS NULL OR t.program_id = pid)
+    SELECT 'coupons: claimed counts match their coupons, within total_quantity', count(*) = 0,
+           CASE WHEN count(*) = 0 THEN format('%s templates consistent', (SELECT count(*) FROM bad))
+                ELSE format('%s templates differ, e.g. "%s": claimed %s, coupons %s, total_quantity %s', count(*),
+                            min(code), (array_agg(claimed ORDER BY code))[1], (array_agg(counted ORDER BY code))[1],
+                            COALESCE((array_agg(total_quantity ORDER BY code))[1]::text, 'unlimited')) END
+    FROM bad WHERE claimed <> counted OR claimed > total_quantity;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._verify(oid, text) IS 'Internal body of verify.';
