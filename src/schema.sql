@@ -72,9 +72,13 @@ CREATE TABLE @extschema@.customer_key (
 );
 COMMENT ON TABLE @extschema@.customer_key IS 'The application''s customer key (external_id) to member id, per programme.';
 
+-- No foreign key on program_id: every ledger write updates this row, and a
+-- foreign key re-checks the programme (a query) whenever the row was last
+-- written by the same transaction, as an order's payment and completion in
+-- one transaction do.  Programmes are never deleted (no function does).
 CREATE TABLE @extschema@.member (
     member_id       bigint PRIMARY KEY,
-    program_id      bigint NOT NULL REFERENCES @extschema@.program,
+    program_id      bigint NOT NULL,
     external_id     text NOT NULL,
     joined_at       timestamptz NOT NULL,
     birthday        date,
