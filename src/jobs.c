@@ -1,8 +1,9 @@
 /*
- * jobs.c: batch jobs run by the DBA or pg_cron (run_expiry), and the run
- * bookkeeping they share: a loyalty.job_run row updated after every
- * committed batch (read live through loyalty.job_runs / job_progress, which
- * show a run whose backend no longer runs it as failed) and NOTICEs.
+ * jobs.c: batch jobs run by the DBA or pg_cron (run_expiry, run_tier_review,
+ * expire_coupons), the driver they share, and their run bookkeeping: a
+ * loyalty.job_run row updated after every committed batch (read live
+ * through loyalty.job_runs / job_progress, which show a run whose backend no
+ * longer runs it as failed) and NOTICEs.
  *
  * A job is a C procedure.  Called by CALL outside a transaction block it
  * commits after every batch, so it holds member locks for one batch at most
@@ -102,6 +103,68 @@ call_is_atomic(FunctionCallInfo fcinfo)
 			 !castNode(CallContext, fcinfo->context)->atomic);
 }
 
+/*
+ * One batch of a job, run inside ly_enter: it works as of `as_of` on at most
+ * `batch_size` items past its cursor (in `state`), adds what it booked to
+ * run->items and run->amount (counting run->batches when it booked
+ * something), reports the batch in a NOTICE, and returns false when it found
+ * nothing left to look at.
+ */
+typedef bool (*JobBatch) (JobRun *run, TimestampTz as_of, int32 batch_size, void *state);
+
+/*
+ * Drive a batch job called as CALL loyalty.<run->job>(as_of, batch_size):
+ * check the arguments and the caller, open the run, then batch after batch,
+ * each committed on its own (or all in the caller's transaction, said in a
+ * NOTICE), recording progress in the run's row.  Returns with the SPI
+ * connection finished; the caller reports the end.
+ */
+static void
+job_drive(FunctionCallInfo fcinfo, JobRun *run, JobBatch batch, void *state)
+{
+	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
+	int32		batch_size;
+	LyCall		call;
+
+	ly_require_not_null(fcinfo, 1, "batch_size");
+	batch_size = PG_GETARG_INT32(1);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, got %d", batch_size)));
+	ly_require_admin(GetUserId(), psprintf("loyalty.%s", run->job));
+	run->atomic = call_is_atomic(fcinfo);
+	if (run->atomic)
+		ereport(NOTICE,
+				(errmsg("%s: called inside a transaction block, so every batch runs in this one transaction",
+						run->job),
+				 errdetail("Progress becomes visible to other sessions only when it commits."),
+				 errhint("CALL it outside a transaction block to commit after each batch.")));
+
+	if (SPI_connect_ext(run->atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	ly_enter(&call);
+	job_start(run, call.caller, as_of, batch_size);
+	ly_leave(&call);
+	if (!run->atomic)
+		SPI_commit();
+
+	for (;;)
+	{
+		bool		more;
+
+		ly_enter(&call);
+		more = batch(run, as_of, batch_size, state);
+		job_record(run, !more);
+		ly_leave(&call);
+		if (!run->atomic)
+			SPI_commit();
+		if (!more)
+			break;
+	}
+	SPI_finish();
+}
+
 /* ---------------------------------------------------------------------
  * run_expiry(as_of, batch_size)
  * ------------------------------------------------------------------- */
@@ -189,68 +252,38 @@ expire_batch(TimestampTz as_of, int32 batch_size, int64 *cursor,
 	return nmembers;
 }
 
+static bool
+expiry_batch(JobRun *run, TimestampTz as_of, int32 batch_size, void *state)
+{
+	int64		lots;
+	int64		points;
+
+	if (expire_batch(as_of, batch_size, (int64 *) state, &lots, &points) == 0)
+		return false;
+	if (lots > 0)
+	{
+		run->batches++;
+		run->items += lots;
+		run->amount += points;
+	}
+	ereport(NOTICE,
+			(errmsg("run_expiry: batch %d: %lld lots, %lld points expired (total %lld lots, %.0f lots/s)",
+					run->batches, (long long) lots, (long long) points,
+					(long long) run->items, job_rate(run))));
+	return true;
+}
+
 Datum
 ly_run_expiry(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
-	int32		batch_size;
 	JobRun		run = {.job = "run_expiry"};
-	LyCall		call;
 	int64		cursor = PG_INT64_MIN;
 
-	ly_require_not_null(fcinfo, 1, "batch_size");
-	batch_size = PG_GETARG_INT32(1);
-	if (batch_size <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be positive, got %d", batch_size)));
-	ly_require_admin(GetUserId(), "loyalty.run_expiry");
-	run.atomic = call_is_atomic(fcinfo);
-	if (run.atomic)
-		ereport(NOTICE,
-				(errmsg("run_expiry: called inside a transaction block, so every batch runs in this one transaction"),
-				 errdetail("Progress becomes visible to other sessions only when it commits."),
-				 errhint("CALL it outside a transaction block to commit after each batch.")));
-
-	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-
-	ly_enter(&call);
-	job_start(&run, call.caller, as_of, batch_size);
-	ly_leave(&call);
-	if (!run.atomic)
-		SPI_commit();
-
-	for (;;)
-	{
-		int64		lots;
-		int64		points;
-		uint64		members;
-
-		ly_enter(&call);
-		members = expire_batch(as_of, batch_size, &cursor, &lots, &points);
-		if (lots > 0)
-		{
-			run.batches++;
-			run.items += lots;
-			run.amount += points;
-		}
-		job_record(&run, members == 0);
-		ly_leave(&call);
-		if (!run.atomic)
-			SPI_commit();
-		if (members == 0)
-			break;
-		ereport(NOTICE,
-				(errmsg("run_expiry: batch %d: %lld lots, %lld points expired (total %lld lots, %.0f lots/s)",
-						run.batches, (long long) lots, (long long) points,
-						(long long) run.items, job_rate(&run))));
-	}
+	job_drive(fcinfo, &run, expiry_batch, &cursor);
 	ereport(NOTICE,
 			(errmsg("run_expiry: done: %lld lots, %lld points expired in %d batches (run %lld)",
 					(long long) run.items, (long long) run.amount, run.batches,
 					(long long) run.run_id)));
-	SPI_finish();
 	PG_RETURN_VOID();
 }
 
@@ -299,67 +332,34 @@ review_batch(TimestampTz as_of, int32 batch_size, int64 *cursor, int64 *changed_
 	return n;
 }
 
+static bool
+tier_review_batch(JobRun *run, TimestampTz as_of, int32 batch_size, void *state)
+{
+	int64		changed;
+	uint64		members = review_batch(as_of, batch_size, (int64 *) state, &changed);
+
+	if (members == 0)
+		return false;
+	run->batches++;
+	run->items += changed;
+	run->amount += members;		/* members reviewed */
+	ereport(NOTICE,
+			(errmsg("run_tier_review: batch %d: %lld members reviewed, %lld tier changes (total %lld members, %lld changes)",
+					run->batches, (long long) members, (long long) changed,
+					(long long) run->amount, (long long) run->items)));
+	return true;
+}
+
 Datum
 ly_run_tier_review(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
-	int32		batch_size;
 	JobRun		run = {.job = "run_tier_review"};
-	LyCall		call;
 	int64		cursor = PG_INT64_MIN;
-	int64		reviewed = 0;
 
-	ly_require_not_null(fcinfo, 1, "batch_size");
-	batch_size = PG_GETARG_INT32(1);
-	if (batch_size <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be positive, got %d", batch_size)));
-	ly_require_admin(GetUserId(), "loyalty.run_tier_review");
-	run.atomic = call_is_atomic(fcinfo);
-	if (run.atomic)
-		ereport(NOTICE,
-				(errmsg("run_tier_review: called inside a transaction block, so every batch runs in this one transaction"),
-				 errdetail("Progress becomes visible to other sessions only when it commits."),
-				 errhint("CALL it outside a transaction block to commit after each batch.")));
-
-	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-	ly_enter(&call);
-	job_start(&run, call.caller, as_of, batch_size);
-	ly_leave(&call);
-	if (!run.atomic)
-		SPI_commit();
-
-	for (;;)
-	{
-		int64		changed;
-		uint64		members;
-
-		ly_enter(&call);
-		members = review_batch(as_of, batch_size, &cursor, &changed);
-		if (members > 0)
-		{
-			run.batches++;
-			reviewed += members;
-			run.items += changed;
-			run.amount = reviewed;
-		}
-		job_record(&run, members == 0);
-		ly_leave(&call);
-		if (!run.atomic)
-			SPI_commit();
-		if (members == 0)
-			break;
-		ereport(NOTICE,
-				(errmsg("run_tier_review: batch %d: %lld members reviewed, %lld tier changes (total %lld members, %lld changes)",
-						run.batches, (long long) members, (long long) changed,
-						(long long) reviewed, (long long) run.items)));
-	}
+	job_drive(fcinfo, &run, tier_review_batch, &cursor);
 	ereport(NOTICE,
 			(errmsg("run_tier_review: done: %lld members reviewed, %lld tier changes in %d batches (run %lld)",
-					(long long) reviewed, (long long) run.items, run.batches, (long long) run.run_id)));
-	SPI_finish();
+					(long long) run.amount, (long long) run.items, run.batches, (long long) run.run_id)));
 	PG_RETURN_VOID();
 }
 
@@ -381,62 +381,32 @@ static LyPlan plan_expire_coupons = {
 	2, {TIMESTAMPTZOID, INT4OID}
 };
 
+static bool
+coupon_expiry_batch(JobRun *run, TimestampTz as_of, int32 batch_size, void *state)
+{
+	uint64		expired = ly_exec(&plan_expire_coupons,
+								  (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size)},
+								  NULL, 0);
+
+	(void) state;
+	if (expired == 0)
+		return false;
+	run->batches++;
+	run->items += expired;
+	ereport(NOTICE,
+			(errmsg("expire_coupons: batch %d: %lld coupons expired (total %lld, %.0f coupons/s)",
+					run->batches, (long long) expired, (long long) run->items, job_rate(run))));
+	return true;
+}
+
 Datum
 ly_expire_coupons(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = ly_arg_instant(fcinfo, 0, "as_of");
-	int32		batch_size;
 	JobRun		run = {.job = "expire_coupons"};
-	LyCall		call;
 
-	ly_require_not_null(fcinfo, 1, "batch_size");
-	batch_size = PG_GETARG_INT32(1);
-	if (batch_size <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be positive, got %d", batch_size)));
-	ly_require_admin(GetUserId(), "loyalty.expire_coupons");
-	run.atomic = call_is_atomic(fcinfo);
-	if (run.atomic)
-		ereport(NOTICE,
-				(errmsg("expire_coupons: called inside a transaction block, so every batch runs in this one transaction"),
-				 errdetail("Progress becomes visible to other sessions only when it commits."),
-				 errhint("CALL it outside a transaction block to commit after each batch.")));
-
-	if (SPI_connect_ext(run.atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-	ly_enter(&call);
-	job_start(&run, call.caller, as_of, batch_size);
-	ly_leave(&call);
-	if (!run.atomic)
-		SPI_commit();
-
-	for (;;)
-	{
-		uint64		expired;
-
-		ly_enter(&call);
-		expired = ly_exec(&plan_expire_coupons,
-						  (Datum[]) {TimestampTzGetDatum(as_of), Int32GetDatum(batch_size)},
-						  NULL, 0);
-		if (expired > 0)
-		{
-			run.batches++;
-			run.items += expired;
-		}
-		job_record(&run, expired == 0);
-		ly_leave(&call);
-		if (!run.atomic)
-			SPI_commit();
-		if (expired == 0)
-			break;
-		ereport(NOTICE,
-				(errmsg("expire_coupons: batch %d: %lld coupons expired (total %lld, %.0f coupons/s)",
-						run.batches, (long long) expired, (long long) run.items, job_rate(&run))));
-	}
+	job_drive(fcinfo, &run, coupon_expiry_batch, NULL);
 	ereport(NOTICE,
 			(errmsg("expire_coupons: done: %lld coupons expired in %d batches (run %lld)",
 					(long long) run.items, run.batches, (long long) run.run_id)));
-	SPI_finish();
 	PG_RETURN_VOID();
 }
