@@ -44,6 +44,22 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._require(anyelement, text) IS 'Internal: raise 22004 naming the argument when it is NULL.';
 
+-- Raise 22023 unless `code` is a valid code for a `what` (program, rule, ...).
+CREATE FUNCTION @extschema@._require_code(code text, what text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF code !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid %s code "%s"', what, code),
+            DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._require_code(text, text) IS 'Internal: raise 22023 for a malformed definition code.';
+
 -- Append to the audit log as the calling role.
 CREATE FUNCTION @extschema@._audit(caller oid, program_id bigint, action text, object text, detail jsonb)
 RETURNS void

@@ -113,11 +113,7 @@ DECLARE
     a jsonb;
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(spec, 'spec');
-    IF code !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('invalid coupon template code "%s"', code),
-            DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
-    END IF;
+    PERFORM @extschema@._require_code(code, 'coupon template');
     IF jsonb_typeof(spec) <> 'object' THEN
         RAISE EXCEPTION USING ERRCODE = 'LY013',
             MESSAGE = format('coupon "%s": spec must be a JSON object, got %s', code, jsonb_typeof(spec));

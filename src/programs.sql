@@ -128,11 +128,7 @@ DECLARE
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(name, 'name'),
             @extschema@._require(currency, 'currency');
-    IF code !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('invalid program code "%s"', code),
-            DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
-    END IF;
+    PERFORM @extschema@._require_code(code, 'program');
     IF btrim(name) = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'name must not be empty';
     END IF;

@@ -161,11 +161,7 @@ DECLARE
     prev @extschema@.earn_rule;
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(rule, 'rule');
-    IF code !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('invalid rule code "%s"', code),
-            DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
-    END IF;
+    PERFORM @extschema@._require_code(code, 'rule');
     IF jsonb_typeof(rule) <> 'object' THEN
         RAISE EXCEPTION USING ERRCODE = 'LY013',
             MESSAGE = format('rule "%s" must be a JSON object, got %s', code, jsonb_typeof(rule));

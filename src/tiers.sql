@@ -61,11 +61,7 @@ BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(rank, 'rank'),
             @extschema@._require(threshold, 'threshold'), @extschema@._require(discount_pct, 'discount_pct'),
             @extschema@._require(earn_multiplier, 'earn_multiplier'), @extschema@._require(benefits, 'benefits');
-    IF code !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('invalid tier code "%s"', code),
-            DETAIL = 'A code is 1 to 63 letters, digits, "_", ".", ":" or "-", starting with a letter or digit.';
-    END IF;
+    PERFORM @extschema@._require_code(code, 'tier');
     IF threshold < 0 THEN
         PERFORM @extschema@._bad_definition('tier', code, 'threshold', format('must not be negative, got %s', threshold),
             'A threshold is the qualifying total at which the tier is reached.');
