@@ -625,6 +625,33 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._claim_code(oid, bigint, @extschema@.coupon_code, timestamptz) IS 'Internal body of claim_code.';
 
+-- The coupon `code`, locked after its member's row (the extension's one lock
+-- order: member first); NULL if there is no such coupon.
+CREATE FUNCTION @extschema@._coupon_locked(code @extschema@.coupon_code)
+RETURNS @extschema@.coupon
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.coupon;
+    owner bigint;
+BEGIN
+    LOOP
+        SELECT cc.member_id INTO owner FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        IF owner IS NOT NULL THEN
+            PERFORM 1 FROM @extschema@.member m WHERE m.member_id = owner FOR UPDATE;
+        END IF;
+        SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code FOR UPDATE;
+        EXIT WHEN c.member_id IS NOT DISTINCT FROM owner;   -- else claimed meanwhile: lock its member too
+    END LOOP;
+    RETURN c;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._coupon_locked(@extschema@.coupon_code) IS 'Internal: lock a coupon after its member''s row.';
+
 -- Using coupons ------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.redeem_coupon(code @extschema@.coupon_code, member bigint, order_ref text, cart jsonb,
@@ -690,7 +717,7 @@ DECLARE
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(order_ref, 'order_ref'),
             @extschema@._require(at, 'at');
-    SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _release_coupon.code FOR UPDATE;
+    c := @extschema@._coupon_locked(code);
     IF c.code IS NULL THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
     END IF;
@@ -723,7 +750,7 @@ DECLARE
     c @extschema@.coupon;
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(reason, 'reason'), @extschema@._require(at, 'at');
-    SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _void_coupon.code FOR UPDATE;
+    c := @extschema@._coupon_locked(code);
     IF c.code IS NULL THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
     END IF;
