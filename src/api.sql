@@ -44,6 +44,23 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._require(anyelement, text) IS 'Internal: raise 22004 naming the argument when it is NULL.';
 
+-- Raise 22004 / 22008 unless `at` is a finite instant (as C functions do).
+CREATE FUNCTION @extschema@._require_instant(at timestamptz, argname text DEFAULT 'at')
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', argname);
+    END IF;
+    IF NOT isfinite(at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow', MESSAGE = format('%s must be a finite timestamp', argname);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._require_instant(timestamptz, text) IS 'Internal: raise unless an instant is given and finite.';
+
 -- Raise 22023 unless `code` is a valid code for a `what` (program, rule, ...).
 CREATE FUNCTION @extschema@._require_code(code text, what text)
 RETURNS void

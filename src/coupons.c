@@ -31,6 +31,7 @@
 #include "access/table.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -44,6 +45,7 @@
 
 PG_FUNCTION_INFO_V1(ly_validate_coupon);
 PG_FUNCTION_INFO_V1(ly_best_coupons);
+PG_FUNCTION_INFO_V1(ly_coupon_order_shares);
 
 /* ---------------------------------------------------------------------
  * Carts
@@ -526,6 +528,28 @@ typedef struct Candidate
 	bool	   *covers;			/* item coupons: covers[line] */
 } Candidate;
 
+static void
+candidate_init(Candidate *c, int64 code, const LyCouponTemplate *tmpl, int64 alone,
+			   const LyCouponCart *cart)
+{
+	memset(c, 0, sizeof(*c));
+	c->code = code;
+	c->tmpl = tmpl;
+	c->alone = alone;
+	c->item = tmpl->scope == LY_COUPON_ITEMS;
+	if (c->item)
+	{
+		c->lines = palloc(sizeof(int) * Max(cart->nlines, 1));
+		c->covers = palloc0(sizeof(bool) * Max(cart->nlines, 1));
+		for (int l = 0; l < cart->nlines; l++)
+			if (covers_line(tmpl, &cart->lines[l]))
+			{
+				c->lines[c->nlines++] = l;
+				c->covers[l] = true;
+			}
+	}
+}
+
 /* Application order: item coupons, then store; percent before fixed; then by code. */
 static int
 application_cmp(const void *a, const void *b)
@@ -741,6 +765,27 @@ fits(Search *s, int j)
 }
 
 /*
+ * Do two non-exclusive coupons conflict (may not be on one order)?  Both
+ * default store coupons (one store coupon per order), or both default item
+ * coupons covering a common line of the cart (one item coupon per line);
+ * stackable ones conflict with nothing.
+ */
+static bool
+default_conflict(const Candidate *a, const Candidate *b)
+{
+	bool		c = false;
+
+	if (a->tmpl->stacking != LY_STACK_DEFAULT || b->tmpl->stacking != LY_STACK_DEFAULT)
+		return false;
+	if (!a->item && !b->item)
+		return true;
+	if (a->item && b->item)
+		for (int k = 0; k < a->nlines && !c; k++)
+			c = b->covers[a->lines[k]];
+	return c;
+}
+
+/*
  * Depth-first branch and bound over the conflicting candidates (the others
  * are always on the order: adding a coupon never lowers the total, because
  * each coupon only lowers what later ones apply to and a discount grows at
@@ -819,20 +864,7 @@ best_search(Search *s, Candidate *cand, int n, const LyCouponCart *cart)
 
 	for (int i = 0; i < n; i++)
 		for (int j = i + 1; j < n; j++)
-		{
-			const Candidate *a = &cand[i];
-			const Candidate *b = &cand[j];
-			bool		c = false;
-
-			if (a->tmpl->stacking != LY_STACK_DEFAULT || b->tmpl->stacking != LY_STACK_DEFAULT)
-				c = false;		/* exclusive ones are searched apart; stackable: never */
-			else if (!a->item && !b->item)
-				c = true;
-			else if (a->item && b->item)
-				for (int k = 0; k < a->nlines && !c; k++)
-					c = b->covers[a->lines[k]];
-			s->conflict[i][j] = s->conflict[j][i] = c;
-		}
+			s->conflict[i][j] = s->conflict[j][i] = default_conflict(&cand[i], &cand[j]);
 
 	/* the non-exclusive coupons that conflict with none are always on the order */
 	for (int i = 0; i < n; i++)
@@ -939,27 +971,11 @@ ly_best_coupons(PG_FUNCTION_ARGS)
 	for (uint64 r = 0; r < nrows; r++)
 	{
 		LyCouponResult res;
-		Candidate  *c;
 
 		ly_coupon_check(&rows[r], &member, cart, at, &res);
 		if (!res.ok || res.discount <= 0)
 			continue;			/* nothing alone: nothing in any combination */
-		c = &cand[n++];
-		c->code = rows[r].code;
-		c->tmpl = res.tmpl;
-		c->alone = res.discount;
-		c->item = res.tmpl->scope == LY_COUPON_ITEMS;
-		if (c->item)
-		{
-			c->lines = palloc(sizeof(int) * Max(cart->nlines, 1));
-			c->covers = palloc0(sizeof(bool) * Max(cart->nlines, 1));
-			for (int l = 0; l < cart->nlines; l++)
-				if (covers_line(c->tmpl, &cart->lines[l]))
-				{
-					c->lines[c->nlines++] = l;
-					c->covers[l] = true;
-				}
-		}
+		candidate_init(&cand[n++], rows[r].code, res.tmpl, res.discount, cart);
 	}
 
 	if (n > 0)
@@ -976,6 +992,99 @@ ly_best_coupons(PG_FUNCTION_ARGS)
 			values[1] = Int64GetDatum(s.best_contrib[i]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+	}
+	ly_leave(&call);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * _coupon_order_shares(member, cart, codes, at): the coupons of one order
+ * ------------------------------------------------------------------- */
+
+/*
+ * The share of each of the coupons `codes` (the member's, all to be on one
+ * order) of the discount of `cart`, applied together in the order of
+ * application; LY002 not_stackable when the stacking rules forbid the set
+ * (an exclusive coupon with another, two default store coupons, two default
+ * item coupons on one line).  redeem_coupon calls it with the coupons the
+ * order already uses and the new one: their discounts follow the order of
+ * application whatever the order of redemption.  Used coupons count too
+ * (only their templates are read).
+ */
+Datum
+ly_coupon_order_shares(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		member_id;
+	const LyCouponCart *cart;
+	ArrayType  *codes;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	LyCall		call;
+	LyCouponMember member;
+	Candidate  *cand;
+	Search		s;
+
+	ly_require_not_null(fcinfo, 0, "member");
+	ly_require_not_null(fcinfo, 1, "cart");
+	ly_require_not_null(fcinfo, 2, "codes");
+	member_id = PG_GETARG_INT64(0);
+	cart = cart_arg(fcinfo, 1);
+	codes = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(codes, ARR_ELEMTYPE(codes), 8, true, TYPALIGN_DOUBLE, &elems, &elem_nulls, &n);
+	InitMaterializedSRF(fcinfo, 0);
+
+	ly_enter_read(&call);
+	ly_coupon_member(member_id, &member);
+	cand = palloc0(sizeof(Candidate) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		LyCouponRow row;
+		const LyCouponTemplate *t;
+
+		if (elem_nulls[i] || !ly_coupon_read(DatumGetCouponCode(elems[i]), &row) ||
+			row.member_id != member_id)
+			elog(ERROR, "coupon %d of the order is not the member's", i + 1);
+		t = ly_coupon_template(ly_definitions(row.program_id), row.template_id);
+		if (t == NULL)
+			elog(ERROR, "coupon template " INT64_FORMAT " not found", row.template_id);
+		candidate_init(&cand[i], row.code, t, 0, cart);
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (cand[i].tmpl->stacking == LY_STACK_EXCLUSIVE ||
+				cand[j].tmpl->stacking == LY_STACK_EXCLUSIVE ||
+				default_conflict(&cand[i], &cand[j]))
+			{
+				char		a[LY_COUPON_CODE_BUFLEN];
+				char		b[LY_COUPON_CODE_BUFLEN];
+
+				ly_coupon_code_format(cand[i].code, a);
+				ly_coupon_code_format(cand[j].code, b);
+				ereport(ERROR,
+						(errcode(ERRCODE_LY_COUPON_NOT_VALID),
+						 errmsg("not_stackable: coupons %s and %s cannot be used on one order", a, b),
+						 errdetail("reason: not_stackable"),
+						 errhint("An exclusive coupon is used alone; an order takes one store coupon and one item coupon per line, unless they are stackable.")));
+			}
+	qsort(cand, n, sizeof(Candidate), application_cmp);
+	memset(&s, 0, sizeof(s));
+	s.cart = cart;
+	s.n = n;
+	s.cand = cand;
+	s.remaining = palloc(sizeof(int64) * Max(cart->nlines, 1));
+	s.contrib = palloc0(sizeof(int64) * Max(n, 1));
+	s.in = palloc(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		s.in[i] = true;
+	(void) combo_total(&s);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2] = {CouponCodeGetDatum(cand[i].code), Int64GetDatum(s.contrib[i])};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	ly_leave(&call);
 	return (Datum) 0;

@@ -133,8 +133,8 @@ BEGIN
         PERFORM @extschema@._bad_definition('coupon', code, 'scope', format('must be "store" or "items", got %s', spec -> 'scope'),
             'See docs/coupons.md for the spec keys.');
     END IF;
-    t.skus := @extschema@._rule_text_array(code, 'skus', spec -> 'skus');
-    t.categories := @extschema@._rule_text_array(code, 'categories', spec -> 'categories');
+    t.skus := @extschema@._rule_text_array(code, 'skus', spec -> 'skus', 'coupon');
+    t.categories := @extschema@._rule_text_array(code, 'categories', spec -> 'categories', 'coupon');
     IF t.scope = 'items' AND t.skus IS NULL AND t.categories IS NULL THEN
         PERFORM @extschema@._bad_definition('coupon', code, 'scope', 'is "items" but names no "skus" or "categories"',
             'See docs/coupons.md for the spec keys.');
@@ -146,11 +146,11 @@ BEGIN
 
     t.kind := spec ->> 'kind';
     IF t.kind IS NULL OR jsonb_typeof(spec -> 'kind') <> 'string' OR t.kind <> ALL (ARRAY['fixed', 'percent']) THEN
-        PERFORM @extschema@._bad_definition('coupon', code, 'kind', format('must be "fixed" or "percent", got %s', COALESCE(spec -> 'kind', 'nothing')),
+        PERFORM @extschema@._bad_definition('coupon', code, 'kind', format('must be "fixed" or "percent", got %s', COALESCE((spec -> 'kind')::text, 'nothing')),
             'See docs/coupons.md for the spec keys.');
     END IF;
     IF jsonb_typeof(spec -> 'value') IS DISTINCT FROM 'number' THEN
-        PERFORM @extschema@._bad_definition('coupon', code, 'value', format('must be a number, got %s', COALESCE(spec -> 'value', 'nothing')),
+        PERFORM @extschema@._bad_definition('coupon', code, 'value', format('must be a number, got %s', COALESCE((spec -> 'value')::text, 'nothing')),
             'A fixed coupon''s value is in minor units; a percent coupon''s is 1 to 100.');
     END IF;
     t.value := (spec ->> 'value')::numeric;
@@ -166,7 +166,7 @@ BEGIN
         IF t.kind <> 'percent' THEN
             PERFORM @extschema@._bad_definition('coupon', code, 'max_discount', 'applies only to "kind": "percent"');
         END IF;
-        t.max_discount := @extschema@._rule_positive(code, 'max_discount', spec -> 'max_discount');
+        t.max_discount := @extschema@._rule_positive(code, 'max_discount', spec -> 'max_discount', 'coupon');
     END IF;
     IF spec ? 'min_spend' AND NOT @extschema@._is_int_between(spec -> 'min_spend', 0, 9223372036854775807) THEN
         PERFORM @extschema@._bad_definition('coupon', code, 'min_spend', format('must be a whole number of minor units, 0 or more, got %s', spec -> 'min_spend'),
@@ -174,15 +174,15 @@ BEGIN
     END IF;
     t.min_spend := COALESCE((spec ->> 'min_spend')::bigint, 0);
 
-    t.valid_from := @extschema@._rule_instant(code, 'valid_from', spec -> 'valid_from');
-    t.valid_until := @extschema@._rule_instant(code, 'valid_until', spec -> 'valid_until');
+    t.valid_from := @extschema@._rule_instant(code, 'valid_from', spec -> 'valid_from', 'coupon');
+    t.valid_until := @extschema@._rule_instant(code, 'valid_until', spec -> 'valid_until', 'coupon');
     IF t.valid_until <= t.valid_from THEN
         PERFORM @extschema@._bad_definition('coupon', code, 'valid_until',
             format('(%s) must be later than valid_from (%s)', t.valid_until, t.valid_from));
     END IF;
-    t.valid_days := @extschema@._rule_positive(code, 'valid_days', spec -> 'valid_days');
-    t.total_quantity := @extschema@._rule_positive(code, 'total_quantity', spec -> 'total_quantity');
-    t.per_member_limit := @extschema@._rule_positive(code, 'per_member_limit', spec -> 'per_member_limit');
+    t.valid_days := @extschema@._rule_positive(code, 'valid_days', spec -> 'valid_days', 'coupon');
+    t.total_quantity := @extschema@._rule_positive(code, 'total_quantity', spec -> 'total_quantity', 'coupon');
+    t.per_member_limit := @extschema@._rule_positive(code, 'per_member_limit', spec -> 'per_member_limit', 'coupon');
 
     a := spec -> 'audience';
     IF a IS NOT NULL THEN
@@ -200,9 +200,9 @@ BEGIN
             PERFORM @extschema@._bad_definition('coupon', code, 'audience.members_only', 'must be true or false');
         END IF;
         t.members_only := COALESCE((a ->> 'members_only')::boolean, false);
-        t.new_member_days := @extschema@._rule_positive(code, 'audience.new_member_days', a -> 'new_member_days');
-        t.audience_tiers := @extschema@._rule_text_array(code, 'audience.tiers', a -> 'tiers');
-        t.audience_tags := @extschema@._rule_text_array(code, 'audience.tags', a -> 'tags');
+        t.new_member_days := @extschema@._rule_positive(code, 'audience.new_member_days', a -> 'new_member_days', 'coupon');
+        t.audience_tiers := @extschema@._rule_text_array(code, 'audience.tiers', a -> 'tiers', 'coupon');
+        t.audience_tags := @extschema@._rule_text_array(code, 'audience.tags', a -> 'tags', 'coupon');
     END IF;
     t.members_only := COALESCE(t.members_only, false);
     IF spec ? 'hidden' AND jsonb_typeof(spec -> 'hidden') <> 'boolean' THEN
@@ -221,7 +221,7 @@ BEGIN
             PERFORM @extschema@._bad_definition('coupon', code, 'share.' || k, 'is unknown',
                 'share keys: required_friends, friend_coupon.');
         END IF;
-        t.share_required := @extschema@._rule_positive(code, 'share.required_friends', spec #> '{share,required_friends}');
+        t.share_required := @extschema@._rule_positive(code, 'share.required_friends', spec #> '{share,required_friends}', 'coupon');
         IF t.share_required IS NULL THEN
             PERFORM @extschema@._bad_definition('coupon', code, 'share.required_friends', 'is required');
         END IF;
@@ -322,6 +322,14 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.best_coupons(bigint, jsonb, timestamptz)
 TO loyalty_app, loyalty_admin;
 
+CREATE FUNCTION @extschema@._coupon_order_shares(member bigint, cart jsonb, codes @extschema@.coupon_code[],
+                                                 at timestamptz)
+RETURNS TABLE(code @extschema@.coupon_code, discount bigint)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'ly_coupon_order_shares';
+COMMENT ON FUNCTION @extschema@._coupon_order_shares(bigint, jsonb, @extschema@.coupon_code[], timestamptz) IS
+    'Internal: each coupon''s share of one order''s discount, applied together; LY002 not_stackable when the set is not allowed.';
+
 -- Claims ------------------------------------------------------------------------
 
 -- Raise LY002 for a coupon refused with one of the stable reason words.
@@ -366,7 +374,7 @@ $$;
 COMMENT ON FUNCTION @extschema@._coupon_template(bigint, text, boolean) IS 'Internal: a programme''s coupon template by code, or LY018.';
 
 -- The member row, locked (every claim and redemption starts with it).
-CREATE FUNCTION @extschema@._coupon_member(member bigint)
+CREATE FUNCTION @extschema@._coupon_member(member bigint, argname text DEFAULT 'member')
 RETURNS @extschema@.member
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -374,7 +382,7 @@ AS $$
 DECLARE
     m @extschema@.member;
 BEGIN
-    PERFORM @extschema@._require(member, 'member');
+    PERFORM @extschema@._require(member, argname);
     SELECT * INTO m FROM @extschema@.member mm WHERE mm.member_id = _coupon_member.member FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY004', MESSAGE = format('member %s does not exist', member),
@@ -383,7 +391,7 @@ BEGIN
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._coupon_member(bigint) IS 'Internal: lock a member row for a coupon operation, or LY004.';
+COMMENT ON FUNCTION @extschema@._coupon_member(bigint, text) IS 'Internal: lock a member row for a coupon operation, or LY004.';
 
 -- Why the member may not have one more coupon of template t at `at` (NULL:
 -- they may).  Checked in this order: not_started, ended, not_eligible
@@ -504,7 +512,7 @@ DECLARE
     t @extschema@.coupon_template;
     refusal text;
 BEGIN
-    PERFORM @extschema@._require(template, 'template'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(template, 'template'), @extschema@._require_instant(at);
     t := @extschema@._coupon_template(m.program_id, template, false);
     IF t.hidden THEN
         PERFORM @extschema@._coupon_refused('hidden', format('coupon template "%s" is claimable only by code or share', template));
@@ -608,7 +616,7 @@ DECLARE
     m @extschema@.member := @extschema@._coupon_member(member);
     c @extschema@.coupon;
 BEGIN
-    PERFORM @extschema@._require(code, 'code'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(code, 'code'), @extschema@._require_instant(at);
     SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _claim_code.code FOR UPDATE;
     IF c.code IS NULL OR c.program_id <> m.program_id THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon of the member''s programme', code));
@@ -672,17 +680,30 @@ DECLARE
     m @extschema@.member := @extschema@._coupon_member(member);
     c @extschema@.coupon;
     v record;
+    cart_value bigint;
+    order_codes @extschema@.coupon_code[];
+    share bigint;
 BEGIN
-    PERFORM @extschema@._require(code, 'code'), @extschema@._require(cart, 'cart'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(code, 'code'), @extschema@._require(cart, 'cart'), @extschema@._require_instant(at);
     IF order_ref IS NULL OR order_ref = '' THEN
         RAISE EXCEPTION USING ERRCODE = CASE WHEN order_ref IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END,
             MESSAGE = CASE WHEN order_ref IS NULL THEN 'order_ref must not be NULL' ELSE 'order_ref must not be empty' END;
     END IF;
     SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _redeem_coupon.code FOR UPDATE;
+    -- under the lock (a new statement sees what a concurrent redemption
+    -- committed): the cart checked (22023 if malformed), the coupon priced alone
+    SELECT * INTO v FROM @extschema@.validate_coupon(code, member, cart, at);
+    cart_value := (SELECT COALESCE(sum((l ->> 'price')::bigint * COALESCE((l ->> 'qty')::bigint, 1)), 0)
+                   FROM jsonb_array_elements(cart -> 'lines') l);
     IF c.state = 'used' AND c.order_ref = _redeem_coupon.order_ref AND c.member_id = member THEN
+        IF c.order_value IS DISTINCT FROM cart_value THEN
+            RAISE EXCEPTION USING ERRCODE = 'LY005',
+                MESSAGE = format('coupon %s was already redeemed on order "%s" with a different cart', code, order_ref),
+                DETAIL = format('The first cart''s list price was %s; this cart''s is %s.', c.order_value, cart_value),
+                HINT = 'Release the coupon (loyalty.release_coupon) before redeeming it on a changed order.';
+        END IF;
         RETURN c.discount;   -- the same order again
     END IF;
-    SELECT * INTO v FROM @extschema@.validate_coupon(code, member, cart, at);
     IF NOT v.ok THEN
         PERFORM @extschema@._coupon_refused(v.reason, format('coupon %s cannot be used by member %s on order "%s"',
                                                              code, member, order_ref));
@@ -691,10 +712,18 @@ BEGIN
         PERFORM @extschema@._coupon_claim_issued(c, m, at);   -- presented at checkout: claimed and used at once
     END IF;
     UPDATE @extschema@.coupon cc SET state = 'used', order_ref = _redeem_coupon.order_ref, used_at = at,
-        discount = v.discount,
-        order_value = (SELECT COALESCE(sum((l ->> 'price')::bigint * COALESCE((l ->> 'qty')::bigint, 1)), 0)
-                       FROM jsonb_array_elements(cart -> 'lines') l)
+        discount = v.discount, order_value = cart_value
     WHERE cc.code OPERATOR(@extschema@.=) c.code;
+    -- with the coupons the order already uses: stacking allowed, shares in order of application
+    SELECT array_agg(cc.code) INTO order_codes FROM @extschema@.coupon cc
+    WHERE cc.member_id = member AND cc.order_ref = _redeem_coupon.order_ref AND cc.state = 'used';
+    IF array_length(order_codes, 1) > 1 THEN
+        UPDATE @extschema@.coupon cc SET discount = s.discount
+        FROM @extschema@._coupon_order_shares(member, cart, order_codes, at) s
+        WHERE cc.code OPERATOR(@extschema@.=) s.code;
+        SELECT cc.discount INTO share FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) c.code;
+        RETURN share;
+    END IF;
     RETURN v.discount;
 END
 $$;
@@ -716,7 +745,7 @@ DECLARE
     c @extschema@.coupon;
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(order_ref, 'order_ref'),
-            @extschema@._require(at, 'at');
+            @extschema@._require_instant(at);
     c := @extschema@._coupon_locked(code);
     IF c.code IS NULL THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
@@ -749,7 +778,7 @@ AS $$
 DECLARE
     c @extschema@.coupon;
 BEGIN
-    PERFORM @extschema@._require(code, 'code'), @extschema@._require(reason, 'reason'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(code, 'code'), @extschema@._require(reason, 'reason'), @extschema@._require_instant(at);
     c := @extschema@._coupon_locked(code);
     IF c.code IS NULL THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
@@ -773,7 +802,7 @@ RETURNS TABLE(code @extschema@.coupon_code, template text, state text, valid_unt
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'ly_call_internal';
 COMMENT ON FUNCTION @extschema@.member_coupons(bigint, timestamptz) IS
-    'A member''s coupons with their state at that instant: available, locked, used, expired, void.';
+    'A member''s coupons claimed by that instant, with their state then: available, not_started, locked, used, expired, void.';
 
 CREATE FUNCTION @extschema@._member_coupons(caller oid, member bigint, at timestamptz)
 RETURNS TABLE(code @extschema@.coupon_code, template text, state text, valid_until timestamptz)
@@ -781,17 +810,26 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@._require(member, 'member'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(member, 'member'), @extschema@._require_instant(at);
     IF NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = _member_coupons.member) THEN
         RAISE EXCEPTION USING ERRCODE = 'LY004', MESSAGE = format('member %s does not exist', member);
     END IF;
+    -- the state at `at`, from the coupon's times: used from used_at, void
+    -- from closed_at, locked until its share unlocked, expired from the end
+    -- of its window (booked by expire_coupons or not)
     RETURN QUERY
     SELECT c.code, t.code,
-           CASE WHEN c.state = ANY (ARRAY['available', 'locked']) AND at >= c.valid_until THEN 'expired'
-                ELSE c.state END,
+           CASE WHEN c.state = 'void' AND c.closed_at <= at THEN 'void'
+                WHEN c.state = 'used' AND c.used_at <= at THEN 'used'
+                WHEN at >= c.valid_until THEN 'expired'
+                WHEN at < c.valid_from THEN 'not_started'
+                WHEN c.state = 'locked' OR s.unlocked_at > at THEN 'locked'
+                ELSE 'available' END,
            c.valid_until
-    FROM @extschema@.coupon c JOIN @extschema@.coupon_template t ON t.template_id = c.template_id
-    WHERE c.member_id = _member_coupons.member
+    FROM @extschema@.coupon c
+    JOIN @extschema@.coupon_template t ON t.template_id = c.template_id
+    LEFT JOIN @extschema@.coupon_share s ON s.code OPERATOR(@extschema@.=) c.code
+    WHERE c.member_id = _member_coupons.member AND c.claimed_at <= at
     ORDER BY c.valid_until NULLS LAST, c.code;
 END
 $$;
@@ -818,7 +856,7 @@ DECLARE
     new_code @extschema@.coupon_code;
     token text;
 BEGIN
-    PERFORM @extschema@._require(template, 'template'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(template, 'template'), @extschema@._require_instant(at);
     t := @extschema@._coupon_template(m.program_id, template, false);
     IF t.share_required IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'LY013',
@@ -855,14 +893,14 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m @extschema@.member := @extschema@._coupon_member(friend);
+    m @extschema@.member := @extschema@._coupon_member(friend, 'friend');
     s @extschema@.coupon_share;
     t @extschema@.coupon_template;
     refusal text;
     new_code @extschema@.coupon_code;
     joined int;
 BEGIN
-    PERFORM @extschema@._require(token, 'token'), @extschema@._require(at, 'at');
+    PERFORM @extschema@._require(token, 'token'), @extschema@._require_instant(at);
     SELECT * INTO s FROM @extschema@.coupon_share cs WHERE cs.token = _join_share.token FOR UPDATE;
     IF s.token IS NULL OR s.program_id <> m.program_id THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('share token "%s" does not exist in the member''s programme', token));
@@ -929,9 +967,10 @@ CREATE VIEW @extschema@.coupon_performance AS
 SELECT p.code AS program, t.code AS template, t.scope, t.kind,
        count(c.code) FILTER (WHERE c.member_id IS NOT NULL) AS claimed,
        count(c.code) FILTER (WHERE c.state = 'used') AS redeemed,
-       count(c.code) FILTER (WHERE c.state = 'expired') AS expired,
+       count(c.code) FILTER (WHERE c.state = 'expired' AND c.member_id IS NOT NULL) AS expired,
        count(c.code) FILTER (WHERE c.state = 'void') AS voided,
        count(c.code) FILTER (WHERE c.state = 'issued') AS issued_unclaimed,
+       count(c.code) FILTER (WHERE c.state = 'expired' AND c.member_id IS NULL) AS issued_expired,
        round(100.0 * count(c.code) FILTER (WHERE c.state = 'used')
              / NULLIF(count(c.code) FILTER (WHERE c.member_id IS NOT NULL), 0), 2) AS redemption_rate_pct,
        COALESCE(sum(c.discount) FILTER (WHERE c.state = 'used'), 0)::bigint AS discount_given,

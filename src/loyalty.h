@@ -19,6 +19,7 @@
 
 /* ---- SQLSTATEs of class LY (docs/errors.md lists them all) ---- */
 #define ERRCODE_LY_INSUFFICIENT_POINTS	MAKE_SQLSTATE('L','Y','0','0','1')
+#define ERRCODE_LY_COUPON_NOT_VALID		MAKE_SQLSTATE('L','Y','0','0','2')
 #define ERRCODE_LY_UNKNOWN_PROGRAM		MAKE_SQLSTATE('L','Y','0','0','3')
 #define ERRCODE_LY_UNKNOWN_MEMBER		MAKE_SQLSTATE('L','Y','0','0','4')
 #define ERRCODE_LY_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','Y','0','0','5')

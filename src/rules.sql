@@ -59,7 +59,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.rule_id_seq', '');
 
 -- Validation helpers ----------------------------------------------------------
 
--- Raise LY013 for rule `code`, naming the key.
+-- Raise LY013 for the definition `code` (a rule, tier or coupon), naming the key.
 CREATE FUNCTION @extschema@._bad_definition(what text, code text, key text, problem text, hint text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -68,13 +68,15 @@ AS $$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = 'LY013',
         MESSAGE = format('%s "%s": key "%s" %s', what, code, key, problem),
-        HINT = COALESCE(hint, 'See docs/earning.md for the rule shapes.');
+        HINT = COALESCE(hint, CASE what WHEN 'coupon' THEN 'See docs/coupons.md for the spec keys.'
+                                        WHEN 'tier' THEN 'See docs/tiers.md.'
+                                        ELSE 'See docs/earning.md for the rule shapes.' END);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._bad_definition(text, text, text, text, text) IS 'Internal: raise LY013 naming the definition and its bad key.';
 
 -- A JSON array of non-empty strings as text[] (NULL when absent).
-CREATE FUNCTION @extschema@._rule_text_array(code text, key text, v jsonb)
+CREATE FUNCTION @extschema@._rule_text_array(code text, key text, v jsonb, what text DEFAULT 'rule')
 RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -88,16 +90,16 @@ BEGIN
     IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0
        OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e
                   WHERE jsonb_typeof(e) <> 'string' OR e #>> '{}' = '') THEN
-        PERFORM @extschema@._bad_definition('rule', code, key, 'must be a non-empty array of non-empty strings');
+        PERFORM @extschema@._bad_definition(what, code, key, 'must be a non-empty array of non-empty strings');
     END IF;
     SELECT array_agg(DISTINCT e ORDER BY e) INTO out FROM jsonb_array_elements_text(v) e;
     RETURN out;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rule_text_array(text, text, jsonb) IS 'Internal: a rule key holding strings, as text[].';
+COMMENT ON FUNCTION @extschema@._rule_text_array(text, text, jsonb, text) IS 'Internal: a definition key holding strings, as text[].';
 
 -- A positive integer key (NULL when absent).
-CREATE FUNCTION @extschema@._rule_positive(code text, key text, v jsonb)
+CREATE FUNCTION @extschema@._rule_positive(code text, key text, v jsonb, what text DEFAULT 'rule')
 RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -107,16 +109,16 @@ BEGIN
         RETURN NULL;
     END IF;
     IF NOT @extschema@._is_int_between(v, 1, 9223372036854775807) THEN
-        PERFORM @extschema@._bad_definition('rule', code, key,
+        PERFORM @extschema@._bad_definition(what, code, key,
             format('must be a positive integer, got %s', v));
     END IF;
     RETURN (v #>> '{}')::bigint;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rule_positive(text, text, jsonb) IS 'Internal: a rule key holding a positive integer.';
+COMMENT ON FUNCTION @extschema@._rule_positive(text, text, jsonb, text) IS 'Internal: a definition key holding a positive integer.';
 
 -- A timestamptz key (NULL when absent).
-CREATE FUNCTION @extschema@._rule_instant(code text, key text, v jsonb)
+CREATE FUNCTION @extschema@._rule_instant(code text, key text, v jsonb, what text DEFAULT 'rule')
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -126,17 +128,17 @@ BEGIN
         RETURN NULL;
     END IF;
     IF jsonb_typeof(v) <> 'string' THEN
-        PERFORM @extschema@._bad_definition('rule', code, key, format('must be a timestamp string, got %s', v));
+        PERFORM @extschema@._bad_definition(what, code, key, format('must be a timestamp string, got %s', v));
     END IF;
     BEGIN
         RETURN (v #>> '{}')::timestamptz;
     EXCEPTION WHEN others THEN
-        PERFORM @extschema@._bad_definition('rule', code, key, format('is not a valid timestamp: %s', v));
+        PERFORM @extschema@._bad_definition(what, code, key, format('is not a valid timestamp: %s', v));
     END;
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rule_instant(text, text, jsonb) IS 'Internal: a rule key holding a timestamp.';
+COMMENT ON FUNCTION @extschema@._rule_instant(text, text, jsonb, text) IS 'Internal: a definition key holding a timestamp.';
 
 -- define_earn_rule ---------------------------------------------------------------
 
