@@ -83,6 +83,15 @@ ly_enter(LyCall *call)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	/*
+	 * Every kept statement looks rows up by key.  A plan made while a table
+	 * is still empty would otherwise scan it sequentially, and keep doing so
+	 * as it grows within one statement (a bulk INSERT of orders) until an
+	 * ANALYZE invalidates the plan.
+	 */
+	(void) set_config_option("enable_seqscan", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }

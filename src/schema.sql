@@ -96,7 +96,9 @@ CREATE TABLE @extschema@.member (
     tier            text,
     tier_since      timestamptz
 );
-CREATE INDEX member_program_idx ON @extschema@.member (program_id);
+-- No index on program_id: only administrative statements (update_program,
+-- verify, reports) look members up by programme, while every ledger write
+-- updates the row and would open (and lock) the index.
 COMMENT ON TABLE @extschema@.member IS 'A member of one programme, with the booked balance cached from its ledger.';
 
 CREATE TABLE @extschema@.member_tag (
@@ -146,7 +148,8 @@ CREATE UNIQUE INDEX points_entry_key ON @extschema@.points_entry (member_id, ope
     WHERE operation OPERATOR(pg_catalog.=) ANY (ARRAY['earn','spend','adjust','transfer']);
 CREATE INDEX points_entry_reverses ON @extschema@.points_entry (member_id, reverses)
     WHERE reverses IS NOT NULL;
-CREATE INDEX points_entry_day ON @extschema@.points_entry (at);
+-- No index on at: points_daily reads the whole ledger anyway, and each
+-- index costs every entry a lock and an insertion.
 COMMENT ON TABLE @extschema@.points_entry IS 'The points ledger: append-only; a member''s booked balance is the sum of its points.';
 
 CREATE TABLE @extschema@.points_lot (
