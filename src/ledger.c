@@ -17,6 +17,9 @@
  */
 #include "ledger.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/int.h"
@@ -24,7 +27,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #define MONTHS_12 "12 months"
 
@@ -36,7 +42,6 @@
 	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
 	" m.cache_until, m.cache_available FROM loyalty.member m WHERE m.member_id = $1"
 
-static LyPlan plan_member_lock = {MEMBER_COLUMNS " FOR UPDATE", 1, {INT8OID}};
 static LyPlan plan_member_read = {MEMBER_COLUMNS, 1, {INT8OID}};
 
 static void
@@ -48,13 +53,116 @@ unknown_member(int64 member_id)
 			 errhint("Enrol the customer with loyalty.enroll() first.")));
 }
 
+/*
+ * Locking a member is the first step of every write, so it goes to the
+ * table directly rather than through a statement: an index lookup on
+ * member_pkey and a tuple lock that follows the row to its latest version,
+ * as SELECT ... FOR UPDATE does in READ COMMITTED, without an executor.
+ * The statements that follow take fresh snapshots and see everything that
+ * was committed before the lock was granted.
+ */
+static const char *const member_lock_columns[] = {
+	"program_id", "booked", "debt", "lifetime_earned", "last_entry_at",
+	"cache_until", "cache_available"
+};
+#define MEMBER_LOCK_NCOLS lengthof(member_lock_columns)
+
+static Oid	member_attnums_relid = InvalidOid;
+static AttrNumber member_attnums[MEMBER_LOCK_NCOLS];
+
+/* Lock the member row and fill m; false if there is no such member. */
+static bool
+member_lock_direct(int64 member_id, LyMember *m)
+{
+	Oid			relid = ly_relid("member");
+	Relation	rel = table_open(relid, RowShareLock);
+	Relation	idx = index_open(ly_relid("member_pkey"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+	Datum		d[MEMBER_LOCK_NCOLS];
+	bool		isnull[MEMBER_LOCK_NCOLS];
+	const LySettings *settings;
+
+	if (member_attnums_relid != relid)
+	{
+		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
+			if ((member_attnums[i] = get_attnum(relid, member_lock_columns[i])) == InvalidAttrNumber)
+				elog(ERROR, "column loyalty.member.%s does not exist", member_lock_columns[i]);
+		member_attnums_relid = relid;
+	}
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+											  GetCurrentCommandId(false), LockTupleExclusive,
+											  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+											  &tmfd);
+
+		switch (result)
+		{
+			case TM_Ok:
+			case TM_SelfModified:	/* written by this transaction: ours already */
+				break;
+			case TM_Deleted:
+				found = false;
+				break;
+			default:
+				elog(ERROR, "unexpected result %d locking member " INT64_FORMAT,
+					 (int) result, member_id);
+		}
+	}
+	if (found)
+		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
+			d[i] = slot_getattr(slot, member_attnums[i], &isnull[i]);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);	/* locks are held to the end of the transaction */
+	table_close(rel, NoLock);
+	if (!found)
+	{
+		ExecDropSingleTupleTableSlot(slot);
+		return false;
+	}
+
+	memset(m, 0, sizeof(*m));
+	m->member_id = member_id;
+	m->program_id = DatumGetInt64(d[0]);
+	m->booked = DatumGetInt64(d[1]);
+	m->debt = DatumGetInt64(d[2]);
+	m->lifetime_earned = DatumGetInt64(d[3]);
+	m->has_entries = !isnull[4];
+	m->last_entry_at = isnull[4] ? DT_NOBEGIN : DatumGetTimestampTz(d[4]);
+	m->cache_until = isnull[5] ? DT_NOEND : DatumGetTimestampTz(d[5]);
+	m->cache_available = DatumGetInt64(d[6]);
+	ExecDropSingleTupleTableSlot(slot);
+	settings = ly_settings(m->program_id);
+	m->timezone = pstrdup(settings->timezone);
+	m->has_expire_policy = settings->has_expire_policy;
+	m->expire_months = settings->expire_months;
+	m->allow_negative = settings->allow_negative;
+	return true;
+}
+
 /* Load a member's booked state and programme settings, locking the row. */
 void
 ly_member_load(int64 member_id, bool for_update, LyMember *m)
 {
 	Datum		values[1] = {Int64GetDatum(member_id)};
 
-	if (ly_exec(for_update ? &plan_member_lock : &plan_member_read, values, NULL, 1) != 1)
+	if (for_update)
+	{
+		if (!member_lock_direct(member_id, m))
+			unknown_member(member_id);
+		return;
+	}
+	if (ly_exec(&plan_member_read, values, NULL, 1) != 1)
 		unknown_member(member_id);
 	ly_member_from_row(m, member_id, 0);
 }
