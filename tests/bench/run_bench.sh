@@ -14,10 +14,13 @@
 # Each workload gets its own database (bench_NAME) with the extension created.
 # Env: BENCH_SECONDS (20), BENCH_ROUNDS (2: interleaved rounds, tps is the mean), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
 # baselines they name are added; the word `quote` selects tests/bench/quote.sh,
-# which otherwise runs only when BENCH_ONLY is unset), BENCH_QUOTE (1; 0 skips quote.sh), BENCH_MEMBERS (100000: passed to every setup
+# which otherwise runs only when BENCH_ONLY is unset; likewise `coupons` selects
+# tests/bench/coupons.sh), BENCH_QUOTE (1; 0 skips quote.sh), BENCH_COUPONS (1; 0
+# skips coupons.sh), BENCH_MEMBERS (100000: passed to every setup
 # script as psql variable :members and to pgbench as -D members=N),
 # LOYALTY_KEEP_CLUSTER=1.
-# Hooks: tests/bench/quote.sh (quote_points calls/s) then tests/bench/extra.sh,
+# Hooks: tests/bench/quote.sh (quote_points calls/s), tests/bench/coupons.sh
+# (validate_coupon calls/s, claim_coupon claims/s, issue_codes seconds), then tests/bench/extra.sh,
 # if executable, run after the table with PGHOST etc. set.
 set -euo pipefail
 
@@ -54,10 +57,12 @@ for f in "$WL_DIR"/*.sql; do
 done
 SELECTED=()
 RUN_QUOTE=${BENCH_QUOTE:-1}
+RUN_COUPONS=${BENCH_COUPONS:-1}
 if [ -n "${BENCH_ONLY:-}" ]; then
     [[ " $BENCH_ONLY " == *" quote "* ]] || RUN_QUOTE=0
+    [[ " $BENCH_ONLY " == *" coupons "* ]] || RUN_COUPONS=0
     for w in $BENCH_ONLY; do
-        [ "$w" != quote ] || continue
+        [ "$w" != quote ] && [ "$w" != coupons ] || continue
         [ -f "$WL_DIR/$w.sql" ] || ly_die "BENCH_ONLY: no workload $WL_DIR/$w.sql"
         b=$(header_value "$WL_DIR/$w.sql" baseline)
         for x in $b $w; do
@@ -220,6 +225,14 @@ if [ "$RUN_QUOTE" != 0 ] && [ -x tests/bench/quote.sh ]; then
     rc=0
     tests/bench/quote.sh 2>&1 | tee -a "$RESULTS" || rc=$?
     [ $rc -eq 0 ] || { echo "tests/bench/quote.sh failed (exit $rc)" >&2; FAILED=1; }
+fi
+
+if [ "$RUN_COUPONS" != 0 ] && [ -x tests/bench/coupons.sh ]; then
+    echo
+    ly_log "tests/bench/coupons.sh"
+    rc=0
+    tests/bench/coupons.sh 2>&1 | tee -a "$RESULTS" || rc=$?
+    [ $rc -eq 0 ] || { echo "tests/bench/coupons.sh failed (exit $rc)" >&2; FAILED=1; }
 fi
 
 if [ -x tests/bench/extra.sh ]; then
