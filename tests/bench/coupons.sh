@@ -200,16 +200,16 @@ echo "  $ok   rows of the template $rows, distinct codes $distinct, issued and u
 # ---- table ----------------------------------------------------------------------------
 c16=$(awk -v s="${SUM[$CLIENTS]:-0}" -v n="${RUNS[$CLIENTS]:-0}" 'BEGIN{if (n > 0) printf "%.1f", s / n; else printf "n/a"}')
 c1=$(awk -v s="${SUM[1]:-0}" -v n="${RUNS[1]:-0}" 'BEGIN{if (n > 0) printf "%.1f", s / n; else printf "n/a"}')
-i_rate=$(awk -v n="$CODES" -v s="$i_secs3" 'BEGIN{printf "%.0f", n / (s > 0 ? s : 0.001)}')
+i_rate=$(awk -v n="$CODES" -v s="$i_secs3" 'BEGIN{d = s + 0; if (d <= 0) d = 0.001; printf "%.0f", n / d}')
 row() { printf '%-58s | %12s | %10s | %s\n' "$@"; }
 echo
 row "coupons ($(nproc) cores)" "rate" "us each" "each round"
 printf '%s\n' "-----------------------------------------------------------+--------------+------------+-----------"
 row "validate_coupon, $VCOUPONS per statement, 10-line cart" "$v_rate /s" "$v_us" "$v_each"
 row "  loop alone (no call; included above)" "$l_rate /s" "$l_us" "$l_each"
-row "claim_coupon, $CLIENTS clients, one campaign" "$c16 /s" "$(awk -v r="$c16" 'BEGIN{printf "%.1f", (r + 0 > 0 ? 1e6 / r : 0)}')" "(mean of ${RUNS[$CLIENTS]:-0} x ${SECS}s)"
-row "claim_coupon, 1 client (reference)" "$c1 /s" "$(awk -v r="$c1" 'BEGIN{printf "%.1f", (r + 0 > 0 ? 1e6 / r : 0)}')" "(mean of ${RUNS[1]:-0} x ${SECS}s)"
-row "issue_codes, $CODES codes in one call: $i_secs3 s" "$i_rate /s" "$(awk -v r="$i_rate" 'BEGIN{printf "%.2f", (r + 0 > 0 ? 1e6 / r : 0)}')" "-"
+row "claim_coupon, $CLIENTS clients, one campaign" "$c16 /s" "$(awk -v r="$c16" 'BEGIN{v = 0; if (r + 0 > 0) v = 1e6 / r; printf "%.1f", v}')" "(mean of ${RUNS[$CLIENTS]:-0} x ${SECS}s)"
+row "claim_coupon, 1 client (reference)" "$c1 /s" "$(awk -v r="$c1" 'BEGIN{v = 0; if (r + 0 > 0) v = 1e6 / r; printf "%.1f", v}')" "(mean of ${RUNS[1]:-0} x ${SECS}s)"
+row "issue_codes, $CODES codes in one call: $i_secs3 s" "$i_rate /s" "$(awk -v r="$i_rate" 'BEGIN{v = 0; if (r + 0 > 0) v = 1e6 / r; printf "%.2f", v}')" "-"
 echo
 echo "targets:"
 limit=$(awk -v n="$CODES" 'BEGIN{printf "%.2f", 10 * n / 1000000}')
