@@ -6,6 +6,8 @@
 -- extension (earning rules, tiers, the order trigger, the member views).  The
 -- views use now(), so that story is set in the 240 days before today: every
 -- time is days_ago(N, time) and the output counts days back from today.
+-- Part 3 (scenes 41-50) runs coupon campaigns in that store over its last two
+-- weeks: claims, validation, best_coupons, orders with a coupon column, expiry.
 \set QUIET on
 \set ON_ERROR_STOP on
 \pset footer off
@@ -475,3 +477,258 @@ FROM loyalty.points_daily WHERE program = 'demo_store' ORDER BY day;
 
 \echo '=== 40. verify() over both programmes ======================================'
 SELECT check_name, ok FROM loyalty.verify();
+
+\echo ''
+\echo '#############################################################################'
+\echo '# Part 3: coupons in demo_store                                             #'
+\echo '#############################################################################'
+\echo 'The same store runs coupon campaigns over the last two weeks. Times are'
+\echo 'still days_ago(N, time); "in N days" counts forward from today. Coupon codes'
+\echo 'are random, so the output names each coupon by its campaign.'
+-- try_claim: claim by campaign (code NULL) or by an issued code; a refusal
+-- (LY002) is caught and its reason word, from the error detail, returned.
+CREATE FUNCTION try_claim(m bigint, campaign text, code loyalty.coupon_code, at timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE detail text;
+BEGIN
+  IF code IS NULL THEN PERFORM loyalty.claim_coupon(m, campaign, at);
+  ELSE PERFORM loyalty.claim_code(m, code, at);
+  END IF;
+  RETURN 'claimed';
+EXCEPTION WHEN SQLSTATE 'LY002' THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  RETURN 'refused: ' || replace(detail, 'reason: ', '');
+END $$;
+-- best_offer: best_coupons in the order of application, named by campaign,
+-- and a total row.
+CREATE FUNCTION best_offer(m bigint, cart jsonb, at timestamptz)
+RETURNS TABLE(step bigint, campaign text, discount bigint)
+LANGUAGE sql STABLE AS $$
+  WITH b AS (
+    SELECT b.n, t.code AS campaign, b.discount
+    FROM loyalty.best_coupons(m, cart, at) WITH ORDINALITY AS b(code, discount, n)
+    JOIN loyalty.coupon c ON c.code OPERATOR(loyalty.=) b.code
+    JOIN loyalty.coupon_template t ON t.template_id = c.template_id)
+  SELECT n, campaign, discount FROM b
+  UNION ALL
+  SELECT NULL, 'total', sum(discount)::bigint FROM b
+$$;
+-- campaign_of: the campaign of a coupon code.
+CREATE FUNCTION campaign_of(code loyalty.coupon_code) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT t.code FROM loyalty.coupon c JOIN loyalty.coupon_template t USING (template_id)
+  WHERE c.code OPERATOR(loyalty.=) campaign_of.code $$;
+
+\echo ''
+\echo '=== 41. Four campaigns, opened 14 days ago ================================='
+\echo 'save20:    spend 200.00, save 20.00 (store coupon, min_spend on the list total);'
+\echo '           one per customer, usable 14 days from the claim.'
+\echo 'decor15:   15% off decor lines, at most 100.00 off (max_discount 10000).'
+\echo 'vip8:      8% off the whole order, for intermediate and senior members, and'
+\echo '           exclusive: nothing else on the same order. No end date.'
+\echo 'winback50: 50.00 off 300.00, hidden (no claiming by campaign): the store'
+\echo '           texts issued codes to dormant customers; only 2 coupons in all.'
+\echo 'save20, decor15 and winback50 end in 16 days.'
+SELECT loyalty.define_coupon('demo_store', 'save20', jsonb_build_object(
+         'kind', 'fixed', 'value', 2000, 'min_spend', 20000, 'valid_days', 14,
+         'per_member_limit', 1, 'total_quantity', 500,
+         'valid_from', days_ago(14, '00:00'), 'valid_until', days_ago(-16, '00:00'),
+         'description', 'spend 200.00, save 20.00')) AS save20,
+       loyalty.define_coupon('demo_store', 'decor15', jsonb_build_object(
+         'scope', 'items', 'categories', jsonb_build_array('decor'),
+         'kind', 'percent', 'value', 15, 'max_discount', 10000, 'per_member_limit', 1,
+         'valid_from', days_ago(14, '00:00'), 'valid_until', days_ago(-16, '00:00'),
+         'description', '15% off decor, at most 100.00')) AS decor15,
+       loyalty.define_coupon('demo_store', 'vip8', jsonb_build_object(
+         'kind', 'percent', 'value', 8, 'stacking', 'exclusive', 'per_member_limit', 1,
+         'audience', jsonb_build_object('tiers', jsonb_build_array('intermediate', 'senior')),
+         'valid_from', days_ago(14, '00:00'),
+         'description', '8% off, members intermediate and up')) AS vip8,
+       loyalty.define_coupon('demo_store', 'winback50', jsonb_build_object(
+         'kind', 'fixed', 'value', 5000, 'min_spend', 30000, 'hidden', true,
+         'total_quantity', 2,
+         'valid_from', days_ago(14, '00:00'), 'valid_until', days_ago(-16, '00:00'),
+         'description', 'we miss you: 50.00 off 300.00')) AS winback50 \gset
+SELECT code AS campaign, scope, kind, value, max_discount, min_spend, stacking,
+       hidden, total_quantity AS total, per_member_limit AS per_member, valid_days,
+       valid_until::date - current_date AS "ends in days", audience_tiers
+FROM loyalty.coupon_template WHERE program_id = :store_id ORDER BY template_id;
+
+\echo '=== 42. Customers claim coupons, 6 days ago ================================='
+\echo 'winback50''s 3 codes are texted to Zhao Lei and Wu Hao (dormant, scene 35);'
+\echo 'Zhao Lei forwards the third to Sun Mei. Refused claims return a reason word:'
+\echo 'Liu Yang already has her save20 (limit_reached) and has no tier for vip8'
+\echo '(not_eligible); winback50 is hidden; 2 codes claimed use up its 2 coupons.'
+CREATE TEMP TABLE sms AS
+SELECT row_number() OVER () AS n, code FROM loyalty.issue_codes('demo_store', 'winback50', 3) AS code;
+SELECT code AS sms1 FROM sms WHERE n = 1 \gset
+SELECT code AS sms2 FROM sms WHERE n = 2 \gset
+SELECT code AS sms3 FROM sms WHERE n = 3 \gset
+SELECT c.name, v.what, try_claim(c.member, v.campaign, v.code, v.at) AS result
+FROM (VALUES ( 1, 'C2001', 'save20',           'save20',    NULL::loyalty.coupon_code, days_ago(6, '09:00')),
+             ( 2, 'C2001', 'decor15',          'decor15',   NULL,        days_ago(6, '09:01')),
+             ( 3, 'C2001', 'vip8',             'vip8',      NULL,        days_ago(6, '09:02')),
+             ( 4, 'C2002', 'save20',           'save20',    NULL,        days_ago(6, '10:00')),
+             ( 5, 'C2002', 'decor15',          'decor15',   NULL,        days_ago(6, '10:01')),
+             ( 6, 'C2002', 'save20 again',     'save20',    NULL,        days_ago(6, '10:02')),
+             ( 7, 'C2002', 'vip8',             'vip8',      NULL,        days_ago(6, '10:03')),
+             ( 8, 'C2006', 'save20',           'save20',    NULL,        days_ago(6, '11:00')),
+             ( 9, 'C2003', 'winback50',        'winback50', NULL,        days_ago(6, '12:00')),
+             (10, 'C2004', 'SMS code 1',       NULL,        :'sms1',     days_ago(6, '12:05')),
+             (11, 'C2005', 'SMS code 2',       NULL,        :'sms2',     days_ago(6, '12:10')),
+             (12, 'C2003', 'SMS code 3',       NULL,        :'sms3',     days_ago(6, '12:15')))
+     AS v(n, customer, what, campaign, code, at)
+JOIN store_customer c ON c.external_id = v.customer ORDER BY v.n;
+SELECT max(m.code::text) FILTER (WHERE c.name = 'Chen Jing' AND m.template = 'save20') AS chen_save20,
+       max(m.code::text) FILTER (WHERE c.name = 'Chen Jing' AND m.template = 'decor15') AS chen_decor15,
+       max(m.code::text) FILTER (WHERE c.name = 'Chen Jing' AND m.template = 'vip8') AS chen_vip8,
+       max(m.code::text) FILTER (WHERE c.name = 'Liu Yang' AND m.template = 'save20') AS liu_save20,
+       max(m.code::text) FILTER (WHERE c.name = 'Liu Yang' AND m.template = 'decor15') AS liu_decor15
+FROM store_customer c, loyalty.member_coupons(c.member) m \gset
+\echo 'Wallets today: save20 ends 14 days after its claim (in 8 days), the others'
+\echo 'with their campaign; vip8 has no end.'
+SELECT c.name, m.template AS campaign, m.state, m.valid_until::date - current_date AS "ends in days"
+FROM store_customer c, loyalty.member_coupons(c.member) m ORDER BY c.external_id, m.template;
+SELECT (SELECT count(*) FROM loyalty.coupon WHERE template_id = :winback50 AND member_id IS NULL)
+         AS "winback50 codes nobody claimed",
+       (SELECT claimed FROM loyalty.coupon_template WHERE template_id = :winback50) AS "claimed",
+       (SELECT total_quantity FROM loyalty.coupon_template WHERE template_id = :winback50) AS "total_quantity";
+
+\echo '=== 43. validate_coupon: may Liu Yang use this code on this cart? ========='
+\echo 'Her cart, 3 days ago: a vase 340.00 and 3 cushions at 60.00, all decor:'
+\echo 'list total 520.00. decor15 takes 15% of the decor lines (78.00, under the'
+\echo '100.00 cap); save20 20.00. A 150.00 cart is below save20''s 200.00; decor15'
+\echo 'covers no line of a stool; Chen Jing''s vip8 is not hers; her save20 ends in'
+\echo '8 days. validate_coupon never raises for these: it returns the reason.'
+\set liu_cart '{"lines": [{"sku": "VASE-M", "category": "decor", "price": 34000}, {"sku": "CUSHION-S", "category": "decor", "price": 6000, "qty": 3}]}'
+SELECT v.n, v.what, r.ok, r.discount, r.reason
+FROM (VALUES (1, 'decor15 on the 520.00 cart', :'liu_decor15'::loyalty.coupon_code, :'liu_cart'::jsonb, days_ago(3, '20:00')),
+             (2, 'save20 on the 520.00 cart', :'liu_save20', :'liu_cart', days_ago(3, '20:00')),
+             (3, 'save20 on a 150.00 candle set', :'liu_save20',
+                 '{"lines": [{"sku": "CANDLE-3", "category": "decor", "price": 15000}]}', days_ago(3, '20:00')),
+             (4, 'decor15 on a 500.00 stool', :'liu_decor15',
+                 '{"lines": [{"sku": "STOOL-B", "category": "chairs", "price": 50000}]}', days_ago(3, '20:00')),
+             (5, 'Chen Jing''s vip8', :'chen_vip8', :'liu_cart', days_ago(3, '20:00')),
+             (6, 'save20, in 10 days', :'liu_save20', :'liu_cart', days_ago(-10, '20:00')))
+     AS v(n, what, code, cart, at),
+     LATERAL loyalty.validate_coupon(v.code, :liu, v.cart, v.at) r
+ORDER BY v.n;
+
+\echo '=== 44. best_coupons: the best allowed combination for Chen Jing ==========='
+\echo 'Her cart, 3 days ago: 2 vases at 340.00 (decor) and a 640.00 lamp: 1,320.00.'
+\echo 'Alone: decor15 15% of 680.00 = 102.00, capped at 100.00; save20 20.00; vip8'
+\echo '8% of 1,320.00 = 105.60. vip8 is exclusive, decor15 (an item coupon) and'
+\echo 'save20 (the one store coupon) combine: 100.00 + 20.00 = 120.00 beats 105.60.'
+\set chen_cart '{"lines": [{"sku": "VASE-M", "category": "decor", "price": 34000, "qty": 2}, {"sku": "LAMP-01", "category": "lighting", "price": 64000}]}'
+SELECT m.template AS campaign, v.ok, v.discount AS "discount alone", v.reason
+FROM loyalty.member_coupons(:chen, days_ago(3, '15:00')) m,
+     LATERAL loyalty.validate_coupon(m.code, :chen, :'chen_cart', days_ago(3, '15:00')) v
+ORDER BY m.template;
+SELECT step, campaign, discount FROM best_offer(:chen, :'chen_cart', days_ago(3, '15:00'))
+ORDER BY step NULLS LAST;
+\echo 'On a 45,000.00 sofa decor15 covers nothing and vip8 alone (3,600.00) beats'
+\echo 'save20 (20.00):'
+SELECT step, campaign, discount
+FROM best_offer(:chen, '{"lines": [{"sku": "SOFA-3S", "category": "sofas", "price": 4500000}]}', days_ago(3, '15:00'))
+ORDER BY step NULLS LAST;
+
+\echo '=== 45. The order table gets a coupon column ================================'
+\echo 'store_orders is re-tracked with coupon_column: untrack_orders, then'
+\echo 'track_orders again. The tracking keeps its id, and orders recorded before'
+\echo 'carry on: Liu Yang''s SO-2010, paid 20 days ago, is delivered 2 days ago'
+\echo 'and completes with its 68 points.'
+SELECT tracked_id AS tracked_before FROM loyalty.tracked_table WHERE orders = 'store_orders'::regclass \gset
+ALTER TABLE store_orders ADD COLUMN coupon loyalty.coupon_code;
+SELECT loyalty.untrack_orders('store_orders') AS untracked \gset
+SELECT :tracked_before AS "tracking id before",
+       loyalty.track_orders('store_orders', 'demo_store',
+         member_column => 'customer', amount_column => 'total', status_column => 'status',
+         lines_column => 'lines', time_column => 'status_at', coupon_column => 'coupon') AS "after";
+UPDATE store_orders SET status = 'completed', status_at = days_ago(2, '10:00') WHERE id = 'SO-2010';
+SELECT s.order_id, s.state, s.earned, current_date - s.completed_at::date AS "completed days_ago"
+FROM loyalty.order_state s WHERE s.order_id = 'SO-2010';
+
+\echo '=== 46. Chen Jing orders with two coupons, 3 days ago ======================'
+\echo 'SO-2013 carries decor15 in its coupon column: the trigger redeems it when the'
+\echo 'order is written paid. The column holds one code, so the application redeems'
+\echo 'the second coupon of best_coupons'' combination, save20, on the same order.'
+\echo 'total is what she paid: 1,320.00 - 120.00 = 1,200.00, which earns 120 x 2'
+\echo '(intermediate) = 240 pending points.'
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at, coupon)
+VALUES ('SO-2013', 'C2001', 120000, 'paid', :'chen_cart'::jsonb -> 'lines',
+        days_ago(3, '15:00'), days_ago(3, '15:00'), :'chen_decor15');
+SELECT loyalty.redeem_coupon(:'chen_save20', :chen, 'SO-2013', :'chen_cart', days_ago(3, '15:00')) AS "save20 redeemed";
+SELECT campaign_of(c.code) AS campaign, c.state, c.order_ref, c.discount, c.order_value
+FROM loyalty.coupon c WHERE c.order_ref = 'SO-2013' ORDER BY c.discount DESC;
+SELECT s.order_id, s.state, s.amount, s.earned FROM loyalty.order_state s WHERE s.order_id = 'SO-2013';
+
+\echo '=== 47. Liu Yang cancels an order: its coupon comes back ==================='
+\echo 'SO-2014 (her 520.00 decor cart, 78.00 off with decor15: she pays 442.00) is'
+\echo 'paid 3 days ago and cancelled the next morning: the trigger releases the'
+\echo 'coupon, available again until the campaign ends. She orders the same cart'
+\echo 'again yesterday (SO-2015) and the coupon is used by the new order.'
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at, coupon)
+VALUES ('SO-2014', 'C2002', 44200, 'paid', :'liu_cart'::jsonb -> 'lines',
+        days_ago(3, '20:00'), days_ago(3, '20:00'), :'liu_decor15');
+CREATE TEMP TABLE liu_decor15_log AS
+SELECT 1 AS n, 'SO-2014 paid' AS step, state, order_ref, discount, order_value
+FROM loyalty.coupon WHERE code OPERATOR(loyalty.=) :'liu_decor15';
+UPDATE store_orders SET status = 'cancelled', status_at = days_ago(2, '09:00') WHERE id = 'SO-2014';
+INSERT INTO liu_decor15_log
+SELECT 2, 'SO-2014 cancelled', state, order_ref, discount, order_value
+FROM loyalty.coupon WHERE code OPERATOR(loyalty.=) :'liu_decor15';
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at, coupon)
+VALUES ('SO-2015', 'C2002', 44200, 'paid', :'liu_cart'::jsonb -> 'lines',
+        days_ago(1, '19:00'), days_ago(1, '19:00'), :'liu_decor15');
+INSERT INTO liu_decor15_log
+SELECT 3, 'SO-2015 paid', state, order_ref, discount, order_value
+FROM loyalty.coupon WHERE code OPERATOR(loyalty.=) :'liu_decor15';
+SELECT step, state AS "decor15 state", order_ref, discount, order_value FROM liu_decor15_log ORDER BY n;
+\echo 'Her ledger: the cancel took back SO-2014''s 44 pending points.'
+SELECT current_date - at::date AS days_ago, operation, points, ref
+FROM loyalty.history(:liu, since => days_ago(3)) WHERE ref IN ('SO-2014', 'SO-2015') ORDER BY entry;
+
+\echo '=== 48. Wu Hao comes back with his SMS code, yesterday ======================'
+\echo 'A 2,000.00 rug with winback50 (50.00 off 300.00): he pays 1,950.00, and the'
+\echo 'order earns 195 pending points. The orders with a coupon so far (SO-2014''s'
+\echo '44 points were taken back when it was cancelled):'
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at, coupon)
+VALUES ('SO-2016', 'C2005', 195000, 'paid', '[{"sku": "RUG-L", "category": "rugs", "price": 200000}]',
+        days_ago(1, '11:00'), days_ago(1, '11:00'), :'sms2');
+SELECT o.id, c.name, o.status, campaign_of(o.coupon) AS coupon,
+       cny((SELECT sum((l->>'price')::bigint * coalesce((l->>'qty')::int, 1))
+            FROM jsonb_array_elements(o.lines) l)::bigint) AS "list CNY",
+       cny(o.total) AS "paid CNY", s.state, s.earned
+FROM store_orders o JOIN store_customer c ON c.external_id = o.customer
+LEFT JOIN loyalty.order_state s ON s.order_id = o.id
+WHERE o.coupon IS NOT NULL ORDER BY o.id;
+
+\echo '=== 49. coupon_performance today ==========================================='
+\echo 'save20: 3 claimed, Chen Jing''s used. decor15: both used, 100.00 + 78.00.'
+\echo 'winback50: 2 claimed, Wu Hao''s used, the third code still unclaimed.'
+\echo 'rate % is redeemed / claimed; order_value is the list total of the carts'
+\echo 'the coupons were used on.'
+SELECT template AS campaign, claimed, redeemed, expired, issued_unclaimed,
+       redemption_rate_pct AS "rate %", discount_given, order_value
+FROM loyalty.coupon_performance WHERE program = 'demo_store' ORDER BY template;
+
+\echo '=== 50. The campaigns end: expire_coupons as of 30 days from now ==========='
+\echo 'Coupons stop being usable at their valid_until without any job; the job'
+\echo 'books it (nightly, as of now()). Run here as of a future instant, after the'
+\echo 'campaigns end (in 16 days), it books 4 coupons: the unused save20 of Liu'
+\echo 'Yang and Guo Qiang, Zhao Lei''s winback50 and the unclaimed third code,'
+\echo 'each closed at its own valid_until. vip8 has no end: Chen Jing''s wallet'
+\echo '30 days from now still has it available.'
+\echo 'In coupon_performance, expired counts claimed coupons; the unclaimed code'
+\echo 'moves from issued_unclaimed to issued_expired.'
+SET client_min_messages = warning;
+CALL loyalty.expire_coupons(days_ago(-30, '00:00'));
+SET client_min_messages = notice;
+SELECT job, state, batches, items AS "coupons expired", as_of::date - current_date AS "as_of in days"
+FROM loyalty.job_runs WHERE job = 'expire_coupons' ORDER BY run_id DESC LIMIT 1;
+SELECT template AS campaign, claimed, redeemed, expired, issued_unclaimed, issued_expired
+FROM loyalty.coupon_performance WHERE program = 'demo_store' ORDER BY template;
+SELECT m.template AS "Chen Jing's coupons", m.state FROM loyalty.member_coupons(:chen, days_ago(-30, '00:00')) m
+ORDER BY m.template;
+\echo 'verify() recounts each campaign''s claimed coupons, with the points checks:'
+SELECT count(*) AS checks, bool_and(ok) AS "all ok" FROM loyalty.verify('demo_store');
