@@ -275,6 +275,17 @@ SELECT count(*) AS app_orders FROM orderr_app_orders;
 
 SELECT bool_and(ok) AS all_ok FROM loyalty.verify('orderr_main');
 
+-- An infinite time in the time column is refused (LY015), nothing written.
+CREATE TABLE orderr_timed (id int PRIMARY KEY, customer text, amount bigint, status text, at timestamptz);
+SELECT loyalty.track_orders('orderr_timed', 'orderr_main', 'customer', 'amount', 'status',
+                            time_column => 'at') > 0 AS tracked;
+SELECT pg_temp.try($q$INSERT INTO orderr_timed VALUES (1, 'orderr-inf', 1000, 'paid', 'infinity')$q$) AS infinite_time;
+SELECT pg_temp.try($q$INSERT INTO orderr_timed VALUES (2, 'orderr-inf', 1000, 'paid', '-infinity')$q$) AS minus_infinite_time;
+SELECT count(*) AS recorded FROM loyalty.order_state o JOIN loyalty.tracked_table t USING (tracked_id)
+WHERE t.orders = 'orderr_timed'::regclass;
+SELECT loyalty.untrack_orders('orderr_timed');
+DROP TABLE orderr_timed;
+
 DROP TABLE orderr_owned;
 DROP TABLE orderr_app_orders;
 DROP ROLE orderr_owner, orderr_other, orderr_nobody, orderr_app;

@@ -508,3 +508,16 @@ SELECT t.test, pg_temp.try(t.sql) AS result FROM (VALUES
   (8, $q$SELECT loyalty.record_event(77999, 'checkin', 'x1')$q$)
 ) AS t(test, sql) ORDER BY t.test;
 SELECT count(*) = :entries_before AS nothing_written FROM loyalty.points_entry WHERE member_id = 77121;
+
+-- A definition rolled back leaves nothing behind in this session's cache,
+-- even when a later change takes the same version number.
+SELECT loyalty.create_program('rules_rb', 'Rolled back') IS NOT NULL AS created;
+SELECT loyalty.enroll('rules_rb', 'rb1', '2026-01-01') AS rb_member \gset
+SELECT loyalty.define_earn_rule('rules_rb', 'base', '{"on":"order","per_amount":100,"points":1}') IS NOT NULL AS defined;
+SELECT loyalty.quote_points(:rb_member, 10000, NULL, '2026-02-01') AS before;
+BEGIN;
+SELECT loyalty.define_earn_rule('rules_rb', 'bonus', '{"on":"order","per_amount":100,"points":50}') IS NOT NULL AS defined;
+SELECT loyalty.quote_points(:rb_member, 10000, NULL, '2026-02-01') AS inside;
+ROLLBACK;
+SELECT loyalty.define_earn_rule('rules_rb', 'tiny', '{"on":"signup","points":1}') IS NOT NULL AS defined;
+SELECT loyalty.quote_points(:rb_member, 10000, NULL, '2026-02-01') AS after_rollback;

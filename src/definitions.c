@@ -12,6 +12,8 @@
  */
 #include "definitions.h"
 
+#include "access/xact.h"
+#include "nodes/pg_list.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -285,6 +287,47 @@ load_definitions(LyDefinitions *defs)
 }
 
 /*
+ * Definitions replaced while a transaction may still hold pointers to them
+ * (a caller keeps its LyDefinitions across queries): freed when the
+ * transaction ends.
+ */
+static List *retired = NIL;
+static bool xact_callback_registered = false;
+
+static void
+free_retired(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, retired)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(retired);
+	retired = NIL;
+}
+
+/*
+ * Forget every programme's cached definitions (they are reloaded at their
+ * next use).  Called with the settings cache's invalidation: a definition
+ * change, or a rolled-back one, whose version number the next committed
+ * change may take again.
+ */
+void
+ly_definitions_invalidate(void)
+{
+	HASH_SEQ_STATUS status;
+	LyDefinitions *defs;
+
+	if (definitions_cache == NULL)
+		return;
+	hash_seq_init(&status, definitions_cache);
+	while ((defs = hash_seq_search(&status)) != NULL)
+		defs->version = -1;
+}
+
+/*
  * The programme's definitions, current as of this statement's snapshot.
  * Call inside ly_enter / ly_enter_read.
  */
@@ -316,6 +359,11 @@ ly_definitions_version(int64 program_id, int64 version)
 		definitions_cache = hash_create("loyalty definitions", 16, &ctl,
 										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(free_retired, NULL);
+		xact_callback_registered = true;
+	}
 	defs = hash_search(definitions_cache, &program_id, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -331,24 +379,35 @@ ly_definitions_version(int64 program_id, int64 version)
 	if (defs->cxt != NULL && defs->version == version)
 		return defs;
 
+	/* a caller of this transaction may still read the old ones: retire them */
 	if (defs->cxt != NULL)
-		MemoryContextDelete(defs->cxt);
+	{
+		MemoryContext caller = MemoryContextSwitchTo(TopMemoryContext);
+
+		retired = lappend(retired, defs->cxt);
+		MemoryContextSwitchTo(caller);
+	}
 	defs->nrules = 0;
 	defs->ntiers = 0;
 	defs->ntemplates = 0;
 	defs->cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty programme definitions",
 									  ALLOCSET_SMALL_SIZES);
-	PG_TRY();
 	{
-		load_definitions(defs);
+		MemoryContext caller = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			load_definitions(defs);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(caller);	/* load_definitions may have left defs->cxt current */
+			MemoryContextDelete(defs->cxt);
+			defs->cxt = NULL;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
-	PG_CATCH();
-	{
-		MemoryContextDelete(defs->cxt);
-		defs->cxt = NULL;
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
 	defs->version = version;
 	return defs;
 }

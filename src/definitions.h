@@ -138,6 +138,7 @@ typedef struct LyDefinitions
 /* definitions.c */
 extern LyDefinitions *ly_definitions(int64 program_id);
 extern LyDefinitions *ly_definitions_version(int64 program_id, int64 version);
+extern void ly_definitions_invalidate(void);
 extern int64 ly_program_id(const char *code);
 extern const LyCouponTemplate *ly_coupon_template(LyDefinitions *defs, int64 template_id);
 

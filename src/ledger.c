@@ -1369,11 +1369,14 @@ ly_balance_at(int64 member_id, TimestampTz at, LyBalance *out)
 	int64		debt_left;
 	int64	   *rem;
 	TimestampTz last = DT_NOBEGIN;
-	TimestampTz horizon = at + (TimestampTz) 30 * USECS_PER_DAY;
+	TimestampTz horizon;
 	TimestampTz window_start = DT_NOBEGIN;
 	char	   *basis;
 
 	memset(out, 0, sizeof(*out));
+	/* 30 days ahead; near the end of time, the end of time */
+	if (pg_add_s64_overflow(at, (int64) 30 * USECS_PER_DAY, &horizon) || !IS_VALID_TIMESTAMP(horizon))
+		horizon = DT_NOEND;
 	ly_member_load(member_id, false, &m);
 
 	/* all lots, with remainders rebuilt from the moves up to `at` */

@@ -19,6 +19,7 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "common/int.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -346,6 +347,44 @@ static LyPlan plan_enroll = {
 	4, {OIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 
+/* In a member_ids = 'application' programme, the customer key is the member id. */
+static int64
+application_member_id(const char *key)
+{
+	char	   *end;
+	long long	id;
+
+	errno = 0;
+	id = strtoll(key, &end, 10);
+	if (errno != 0 || end == key || *end != '\0' || id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_ORDER_REFUSED),
+				 errmsg("customer key \"%s\" is not a member id", key),
+				 errdetail("The programme uses the application's own member ids (member_ids = 'application')."),
+				 errhint("Write the customer's positive numeric id in the member column.")));
+	return (int64) id;
+}
+
+static LyPlan plan_member_of_key = {
+	"SELECT member_id FROM loyalty.customer_key WHERE external_id = $1 AND program_id = $2",
+	2, {TEXTOID, INT8OID}
+};
+
+/* The member id of customer `key` without locking anything; 0 if unknown. */
+static int64
+member_id_of(Tracked *t, const char *key)
+{
+	Datum		values[2];
+
+	if (t->application_ids)
+		return application_member_id(key);
+	values[0] = CStringGetTextDatum(key);
+	values[1] = Int64GetDatum(t->program_id);
+	if (ly_exec(&plan_member_of_key, values, NULL, 1) != 1)
+		return 0;
+	return ly_col_int64(0, 1, 0);
+}
+
 /* Lock the member of customer `key`; false if the programme has no such member. */
 static bool
 lock_member(Tracked *t, const char *key, OrderMember *om)
@@ -356,7 +395,7 @@ lock_member(Tracked *t, const char *key, OrderMember *om)
 
 	if (t->application_ids)
 	{
-		values[0] = Int64GetDatum(pg_strtoint64(key));
+		values[0] = Int64GetDatum(application_member_id(key));
 		values[1] = Int64GetDatum(t->program_id);
 		if (ly_exec(&plan_lock_by_id, values, NULL, 1) != 1)
 			return false;
@@ -625,8 +664,15 @@ complete(Order *o, OrderMember *om, TimestampTz at)
 	o->completed_at = at;
 	if (o->lot_id)
 	{
-		ly_lot_set_state(om->fresh ? &om->m : NULL, o->member_id, o->lot_id,
-						 at + (TimestampTz) settings->pending_days * USECS_PER_DAY,
+		TimestampTz available_at;
+
+		if (pg_add_s64_overflow(at, (int64) settings->pending_days * USECS_PER_DAY, &available_at) ||
+			!IS_VALID_TIMESTAMP(available_at))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("order \"%s\" completed at %s: its points would become available after the last valid timestamp",
+							o->order_id, timestamptz_to_str(at))));
+		ly_lot_set_state(om->fresh ? &om->m : NULL, o->member_id, o->lot_id, available_at,
 						 true, "release", "order", o->earn_ref, at);
 		om->fresh = false;
 	}
@@ -848,6 +894,11 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 	}
 	target = row.target;
 	at = row.has_time && newtup ? row.time : GetCurrentStatementStartTimestamp();
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_ORDER_REFUSED),
+				 errmsg("order \"%s\" has an infinite time in its time column", row.order_id ? row.order_id : ""),
+				 errhint("The time column says when the order's status changed: a finite timestamp.")));
 	row.amount_changed = oldtup && newtup && column_changed(&t->amount, oldtup, newtup, desc);
 
 	/* An order may not move to another customer or id while it counts. */
@@ -861,8 +912,13 @@ ly_order_trigger(PG_FUNCTION_ARGS)
 			 row.order_id == NULL || strcmp(old.order_id, row.order_id) != 0))
 		{
 			Order		prev;
+			int64		old_id = member_id_of(t, old.member_key);
+			int64		new_id = row.member_key ? member_id_of(t, row.member_key) : 0;
 
-			if (resolve_member(t, old.member_key, false, call.caller, at, &om))
+			/* both customers' rows are locked, in member id order (no deadlock) */
+			if (old_id != 0 && new_id != 0 && new_id < old_id)
+				(void) lock_member(t, row.member_key, &om);
+			if (old_id != 0 && resolve_member(t, old.member_key, false, call.caller, at, &om))
 			{
 				order_load(om.member_id, t->tracked_id, old.order_id, &prev);
 				if (prev.exists && (prev.state == OS_PAID || prev.state == OS_COMPLETED))

@@ -12,7 +12,7 @@
  * or lock), and so does the updating backend at its next command.  Dropping
  * the table (DROP EXTENSION) invalidates it too.
  */
-#include "ledger.h"
+#include "definitions.h"
 
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -26,11 +26,14 @@ static Oid	settings_relid = InvalidOid;	/* loyalty.program when filled */
 static void
 settings_invalidate(Datum arg, Oid relid)
 {
-	if (settings_cache != NULL && (relid == InvalidOid || relid == settings_relid))
+	if (relid != InvalidOid && (!OidIsValid(settings_relid) || relid != settings_relid))
+		return;
+	if (settings_cache != NULL)
 	{
 		hash_destroy(settings_cache);
 		settings_cache = NULL;
 	}
+	ly_definitions_invalidate();	/* the settings carry the definitions' version */
 }
 
 /* Called once from _PG_init. */
