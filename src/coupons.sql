@@ -634,7 +634,7 @@ $$;
 COMMENT ON FUNCTION @extschema@._claim_code(oid, bigint, @extschema@.coupon_code, timestamptz) IS 'Internal body of claim_code.';
 
 -- The coupon `code`, locked after its member's row (the extension's one lock
--- order: member first); NULL if there is no such coupon.
+-- order: member first); LY002 unknown_code if there is no such coupon.
 CREATE FUNCTION @extschema@._coupon_locked(code @extschema@.coupon_code)
 RETURNS @extschema@.coupon
 LANGUAGE plpgsql
@@ -647,7 +647,7 @@ BEGIN
     LOOP
         SELECT cc.member_id INTO owner FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code;
         IF NOT FOUND THEN
-            RETURN NULL;
+            PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
         END IF;
         IF owner IS NOT NULL THEN
             PERFORM 1 FROM @extschema@.member m WHERE m.member_id = owner FOR UPDATE;
@@ -747,9 +747,6 @@ BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(order_ref, 'order_ref'),
             @extschema@._require_instant(at);
     c := @extschema@._coupon_locked(code);
-    IF c.code IS NULL THEN
-        PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
-    END IF;
     IF c.state <> 'used' OR c.order_ref IS DISTINCT FROM _release_coupon.order_ref THEN
         RETURN false;   -- not used by that order (or released already)
     END IF;
@@ -780,9 +777,6 @@ DECLARE
 BEGIN
     PERFORM @extschema@._require(code, 'code'), @extschema@._require(reason, 'reason'), @extschema@._require_instant(at);
     c := @extschema@._coupon_locked(code);
-    IF c.code IS NULL THEN
-        PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
-    END IF;
     IF c.state = 'used' THEN
         PERFORM @extschema@._coupon_refused('already_used', format('coupon %s was used by order "%s"', code, c.order_ref),
             'Release it first (loyalty.release_coupon) if the order was cancelled.');
