@@ -63,16 +63,19 @@ unknown_member(int64 member_id)
  */
 static const char *const member_lock_columns[] = {
 	"program_id", "booked", "debt", "lifetime_earned", "last_entry_at",
-	"cache_until", "cache_available"
+	"cache_until", "cache_available", "birthday", "tier", "tier_since"
 };
 #define MEMBER_LOCK_NCOLS lengthof(member_lock_columns)
 
 static Oid	member_attnums_relid = InvalidOid;
 static AttrNumber member_attnums[MEMBER_LOCK_NCOLS];
 
-/* Lock the member row and fill m; false if there is no such member. */
-static bool
-member_lock_direct(int64 member_id, LyMember *m)
+/*
+ * Lock the member row and fill m (and *facts, if given: what pricing reads
+ * besides); false if there is no such member.
+ */
+bool
+ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 {
 	Oid			relid = ly_relid("member");
 	Relation	rel = table_open(relid, RowShareLock);
@@ -141,6 +144,14 @@ member_lock_direct(int64 member_id, LyMember *m)
 	m->last_entry_at = isnull[4] ? DT_NOBEGIN : DatumGetTimestampTz(d[4]);
 	m->cache_until = isnull[5] ? DT_NOEND : DatumGetTimestampTz(d[5]);
 	m->cache_available = DatumGetInt64(d[6]);
+	if (facts)
+	{
+		facts->has_birthday = !isnull[7];
+		facts->birthday = isnull[7] ? 0 : DatumGetInt32(d[7]);
+		facts->tier = isnull[8] ? NULL : TextDatumGetCString(d[8]);
+		facts->has_since = !isnull[9];
+		facts->tier_since = isnull[9] ? DT_NOBEGIN : DatumGetTimestampTz(d[9]);
+	}
 	ExecDropSingleTupleTableSlot(slot);
 	settings = ly_settings(m->program_id);
 	m->timezone = pstrdup(settings->timezone);
@@ -158,7 +169,7 @@ ly_member_load(int64 member_id, bool for_update, LyMember *m)
 
 	if (for_update)
 	{
-		if (!member_lock_direct(member_id, m))
+		if (!ly_member_lock(member_id, m, NULL))
 			unknown_member(member_id);
 		return;
 	}

@@ -102,7 +102,18 @@ typedef struct LyKeyedEntry
 	int64		counterparty;
 } LyKeyedEntry;
 
+/* What the member row holds besides the ledger state (the order trigger prices with it). */
+typedef struct LyMemberRowFacts
+{
+	bool		has_birthday;
+	int32		birthday;		/* DateADT */
+	char	   *tier;			/* NULL: none */
+	bool		has_since;
+	TimestampTz tier_since;
+} LyMemberRowFacts;
+
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
+extern bool ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts);
 extern void ly_member_from_row(LyMember *m, int64 member_id, uint64 row);
 extern void ly_member_save(LyMember *m);
 extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);

@@ -308,9 +308,9 @@ column_changed(TrackedColumn *col, HeapTuple a, HeapTuple b, TupleDesc desc)
  * ------------------------------------------------------------------- */
 
 /*
- * The member an order belongs to, locked, with what pricing needs: the
- * ledger state (as ly_member_load gives it), birthday and tier, in one
- * statement.
+ * The member an order belongs to, locked (by direct table access, as every
+ * ledger write does), with what pricing needs: the ledger state, birthday
+ * and tier.
  */
 typedef struct OrderMember
 {
@@ -323,24 +323,6 @@ typedef struct OrderMember
 	bool		has_since;
 	TimestampTz tier_since;
 } OrderMember;
-
-#define ORDER_MEMBER_COLUMNS \
-	"SELECT m.program_id, m.booked, m.debt, m.lifetime_earned, m.last_entry_at," \
-	" m.cache_until, m.cache_available, m.birthday, m.tier, m.tier_since, m.member_id" \
-	" FROM loyalty.member m"
-
-static LyPlan plan_lock_by_key = {
-	ORDER_MEMBER_COLUMNS
-	" WHERE m.member_id = (SELECT k.member_id FROM loyalty.customer_key k"
-	"  WHERE k.external_id = $1 AND k.program_id = $2)"
-	" FOR UPDATE OF m",
-	2, {TEXTOID, INT8OID}
-};
-
-static LyPlan plan_lock_by_id = {
-	ORDER_MEMBER_COLUMNS " WHERE m.member_id = $1 AND m.program_id = $2 FOR UPDATE OF m",
-	2, {INT8OID, INT8OID}
-};
 
 static LyPlan plan_enroll = {
 	"SELECT loyalty._enroll($1, $2, $3, $4, NULL, '{}')",
@@ -389,34 +371,20 @@ member_id_of(Tracked *t, const char *key)
 static bool
 lock_member(Tracked *t, const char *key, OrderMember *om)
 {
-	Datum		values[2];
-	bool		isnull;
-	Datum		birthday;
+	int64		member_id = member_id_of(t, key);
+	LyMemberRowFacts facts;
 
-	if (t->application_ids)
-	{
-		values[0] = Int64GetDatum(application_member_id(key));
-		values[1] = Int64GetDatum(t->program_id);
-		if (ly_exec(&plan_lock_by_id, values, NULL, 1) != 1)
-			return false;
-	}
-	else
-	{
-		values[0] = CStringGetTextDatum(key);
-		values[1] = Int64GetDatum(t->program_id);
-		if (ly_exec(&plan_lock_by_key, values, NULL, 1) != 1)
-			return false;
-	}
 	memset(om, 0, sizeof(*om));
-	om->member_id = ly_col_int64(0, 11, 0);
-	ly_member_from_row(&om->m, om->member_id, 0);
+	if (member_id == 0 || !ly_member_lock(member_id, &om->m, &facts) ||
+		om->m.program_id != t->program_id)
+		return false;
+	om->member_id = member_id;
 	om->fresh = true;
-	birthday = ly_col_datum(0, 8, &isnull);
-	om->has_birthday = !isnull;
-	om->birthday = isnull ? 0 : DatumGetDateADT(birthday);
-	om->tier = ly_col_text(0, 9);
-	om->has_since = !ly_col_is_null(0, 10);
-	om->tier_since = ly_col_timestamptz(0, 10, DT_NOBEGIN);
+	om->has_birthday = facts.has_birthday;
+	om->birthday = facts.birthday;
+	om->tier = facts.tier;
+	om->has_since = facts.has_since;
+	om->tier_since = facts.tier_since;
 	return true;
 }
 
