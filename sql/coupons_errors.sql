@@ -295,5 +295,17 @@ SELECT t.n, t.test, pg_temp.try(t.sql) AS result FROM (VALUES
 ) t(n, test, sql) ORDER BY t.n;
 SELECT pg_temp.fingerprint() = :'fp' AS nothing_written;
 
+-- Bounds that would otherwise break every later claim, and a temporary
+-- order table (it would outlive its session in tracked_table).
+SELECT t.n, t.test, pg_temp.try(t.sql) AS result FROM (VALUES
+  (1, 'valid_days 100000',          $q$SELECT loyalty.define_coupon('cpnerr', 'cpnerr_b1', '{"kind": "fixed", "value": 100, "valid_days": 100000}')$q$),
+  (2, 'per_member_limit 3e9',       $q$SELECT loyalty.define_coupon('cpnerr', 'cpnerr_b2', '{"kind": "fixed", "value": 100, "per_member_limit": 3000000000}')$q$),
+  (3, 'new_member_days 100000',     $q$SELECT loyalty.define_coupon('cpnerr', 'cpnerr_b3', '{"kind": "fixed", "value": 100, "audience": {"new_member_days": 100000}}')$q$)
+) t(n, test, sql) ORDER BY t.n;
+CREATE TEMPORARY TABLE cpnerr_temp_orders (id int PRIMARY KEY, customer text, amount bigint, status text);
+SELECT pg_temp.try($q$SELECT loyalty.track_orders('cpnerr_temp_orders', 'cpnerr', 'customer', 'amount', 'status')$q$) AS temp_table;
+DROP TABLE cpnerr_temp_orders;
+SELECT pg_temp.fingerprint() = :'fp' AS nothing_written;
+
 SELECT check_name, ok FROM loyalty.verify('cpnerr') WHERE check_name LIKE 'coupons%';
 DROP ROLE cpnerr_app;

@@ -175,7 +175,8 @@ COMMENT ON FUNCTION @extschema@._new_coupon_code() IS
 
 -- Who may use what (grants.sql then revokes everything from PUBLIC): the
 -- comparison operators and their support, and is_coupon_code, for the three
--- roles.  The I/O functions need no grant (the type calls them), and
+-- roles; the I/O functions for everyone, as for built-in types (an I/O cast
+-- such as $1::loyalty.coupon_code calls them with the caller's rights);
 -- _new_coupon_code stays with the owner.
 GRANT EXECUTE ON FUNCTION
     @extschema@.coupon_code_eq(@extschema@.coupon_code, @extschema@.coupon_code),

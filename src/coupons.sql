@@ -180,9 +180,9 @@ BEGIN
         PERFORM @extschema@._bad_definition('coupon', code, 'valid_until',
             format('(%s) must be later than valid_from (%s)', t.valid_until, t.valid_from));
     END IF;
-    t.valid_days := @extschema@._rule_positive(code, 'valid_days', spec -> 'valid_days', 'coupon');
+    t.valid_days := @extschema@._rule_positive(code, 'valid_days', spec -> 'valid_days', 'coupon', 36500);
     t.total_quantity := @extschema@._rule_positive(code, 'total_quantity', spec -> 'total_quantity', 'coupon');
-    t.per_member_limit := @extschema@._rule_positive(code, 'per_member_limit', spec -> 'per_member_limit', 'coupon');
+    t.per_member_limit := @extschema@._rule_positive(code, 'per_member_limit', spec -> 'per_member_limit', 'coupon', 1000000000);
 
     a := spec -> 'audience';
     IF a IS NOT NULL THEN
@@ -200,7 +200,7 @@ BEGIN
             PERFORM @extschema@._bad_definition('coupon', code, 'audience.members_only', 'must be true or false');
         END IF;
         t.members_only := COALESCE((a ->> 'members_only')::boolean, false);
-        t.new_member_days := @extschema@._rule_positive(code, 'audience.new_member_days', a -> 'new_member_days', 'coupon');
+        t.new_member_days := @extschema@._rule_positive(code, 'audience.new_member_days', a -> 'new_member_days', 'coupon', 36500);
         t.audience_tiers := @extschema@._rule_text_array(code, 'audience.tiers', a -> 'tiers', 'coupon');
         t.audience_tags := @extschema@._rule_text_array(code, 'audience.tags', a -> 'tags', 'coupon');
     END IF;
@@ -221,7 +221,7 @@ BEGIN
             PERFORM @extschema@._bad_definition('coupon', code, 'share.' || k, 'is unknown',
                 'share keys: required_friends, friend_coupon.');
         END IF;
-        t.share_required := @extschema@._rule_positive(code, 'share.required_friends', spec #> '{share,required_friends}', 'coupon');
+        t.share_required := @extschema@._rule_positive(code, 'share.required_friends', spec #> '{share,required_friends}', 'coupon', 1000);
         IF t.share_required IS NULL THEN
             PERFORM @extschema@._bad_definition('coupon', code, 'share.required_friends', 'is required');
         END IF;
@@ -652,10 +652,18 @@ BEGIN
         IF owner IS NOT NULL THEN
             PERFORM 1 FROM @extschema@.member m WHERE m.member_id = owner FOR UPDATE;
         END IF;
-        SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code FOR UPDATE;
-        EXIT WHEN c.member_id IS NOT DISTINCT FROM owner;   -- else claimed meanwhile: lock its member too
+        BEGIN
+            SELECT * INTO c FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code FOR UPDATE;
+            IF c.member_id IS DISTINCT FROM owner THEN
+                -- claimed meanwhile: give the coupon lock back (this block's
+                -- rollback) before locking its new member, then again
+                RAISE EXCEPTION USING ERRCODE = 'LY099';
+            END IF;
+            RETURN c;
+        EXCEPTION WHEN SQLSTATE 'LY099' THEN
+            NULL;
+        END;
     END LOOP;
-    RETURN c;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._coupon_locked(@extschema@.coupon_code) IS 'Internal: lock a coupon after its member''s row.';
@@ -693,7 +701,8 @@ BEGIN
     -- under the lock (a new statement sees what a concurrent redemption
     -- committed): the cart checked (22023 if malformed), the coupon priced alone
     SELECT * INTO v FROM @extschema@.validate_coupon(code, member, cart, at);
-    cart_value := (SELECT COALESCE(sum((l ->> 'price')::bigint * COALESCE((l ->> 'qty')::bigint, 1)), 0)
+    -- validate_coupon accepted the cart: whole numbers, maybe written 1000.0
+    cart_value := (SELECT COALESCE(sum((l ->> 'price')::numeric * COALESCE((l ->> 'qty')::numeric, 1)), 0)::bigint
                    FROM jsonb_array_elements(cart -> 'lines') l);
     IF c.state = 'used' AND c.order_ref = _redeem_coupon.order_ref AND c.member_id = member THEN
         IF c.order_value IS DISTINCT FROM cart_value THEN
@@ -707,6 +716,15 @@ BEGIN
     IF NOT v.ok THEN
         PERFORM @extschema@._coupon_refused(v.reason, format('coupon %s cannot be used by member %s on order "%s"',
                                                              code, member, order_ref));
+    END IF;
+    -- the coupons of one order are priced on one cart
+    IF EXISTS (SELECT 1 FROM @extschema@.coupon cc
+               WHERE cc.member_id = member AND cc.order_ref = _redeem_coupon.order_ref AND cc.state = 'used'
+                 AND cc.order_value IS DISTINCT FROM cart_value) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LY005',
+            MESSAGE = format('order "%s" already uses coupons on a different cart', order_ref),
+            DETAIL = format('This cart''s list price is %s.', cart_value),
+            HINT = 'Redeem every coupon of an order with the same cart; release them first if the order changed.';
     END IF;
     IF c.member_id IS NULL THEN
         PERFORM @extschema@._coupon_claim_issued(c, m, at);   -- presented at checkout: claimed and used at once
@@ -887,14 +905,26 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m @extschema@.member := @extschema@._coupon_member(friend, 'friend');
+    m @extschema@.member;
     s @extschema@.coupon_share;
     t @extschema@.coupon_template;
     refusal text;
     new_code @extschema@.coupon_code;
     joined int;
+    sharer bigint;
 BEGIN
-    PERFORM @extschema@._require(token, 'token'), @extschema@._require_instant(at);
+    PERFORM @extschema@._require(token, 'token'), @extschema@._require(friend, 'friend'),
+            @extschema@._require_instant(at);
+    -- both members' rows first, in member id order: the friend's coupon is
+    -- created and the sharer's may unlock
+    SELECT cs.sharer INTO sharer FROM @extschema@.coupon_share cs WHERE cs.token = _join_share.token;
+    IF sharer IS NOT NULL AND sharer < friend THEN
+        PERFORM 1 FROM @extschema@.member mm WHERE mm.member_id = sharer FOR UPDATE;
+    END IF;
+    m := @extschema@._coupon_member(friend, 'friend');
+    IF sharer IS NOT NULL AND sharer > friend THEN
+        PERFORM 1 FROM @extschema@.member mm WHERE mm.member_id = sharer FOR UPDATE;
+    END IF;
     SELECT * INTO s FROM @extschema@.coupon_share cs WHERE cs.token = _join_share.token FOR UPDATE;
     IF s.token IS NULL OR s.program_id <> m.program_id THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('share token "%s" does not exist in the member''s programme', token));
@@ -968,7 +998,9 @@ SELECT p.code AS program, t.code AS template, t.scope, t.kind,
        round(100.0 * count(c.code) FILTER (WHERE c.state = 'used')
              / NULLIF(count(c.code) FILTER (WHERE c.member_id IS NOT NULL), 0), 2) AS redemption_rate_pct,
        COALESCE(sum(c.discount) FILTER (WHERE c.state = 'used'), 0)::bigint AS discount_given,
-       COALESCE(sum(c.order_value) FILTER (WHERE c.state = 'used'), 0)::bigint AS order_value
+       COALESCE((SELECT sum(o.order_value) FROM (
+           SELECT DISTINCT ON (u.member_id, u.order_ref) u.order_value FROM @extschema@.coupon u
+           WHERE u.template_id = t.template_id AND u.state = 'used') o), 0)::bigint AS order_value
 FROM @extschema@.coupon_template t
 JOIN @extschema@.program p ON p.program_id = t.program_id
 LEFT JOIN @extschema@.coupon c ON c.template_id = t.template_id

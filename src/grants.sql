@@ -9,6 +9,13 @@
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL ROUTINES IN SCHEMA @extschema@ FROM PUBLIC;
+-- A type's I/O functions stay everyone's, as for built-in types.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.coupon_code_in(cstring),
+    @extschema@.coupon_code_out(@extschema@.coupon_code),
+    @extschema@.coupon_code_recv(internal),
+    @extschema@.coupon_code_send(@extschema@.coupon_code)
+TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     @extschema@.enroll(text, text, timestamptz, date, jsonb),

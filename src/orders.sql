@@ -178,6 +178,10 @@ BEGIN
                    WHEN 'f' THEN 'foreign table' ELSE format('relation of kind %s', rel.relkind) END),
             'Track the table the application writes its orders to.');
     END IF;
+    IF rel.relpersistence = 't' THEN
+        PERFORM @extschema@._bad_tracking(orders, 'it is a temporary table',
+            'Track the permanent table the application writes its orders to.');
+    END IF;
     IF NOT pg_has_role(caller, rel.relowner, 'USAGE') THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('cannot track %s: must be the owner of the table', orders);

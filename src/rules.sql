@@ -99,7 +99,8 @@ $$;
 COMMENT ON FUNCTION @extschema@._rule_text_array(text, text, jsonb, text) IS 'Internal: a definition key holding strings, as text[].';
 
 -- A positive integer key (NULL when absent).
-CREATE FUNCTION @extschema@._rule_positive(code text, key text, v jsonb, what text DEFAULT 'rule')
+CREATE FUNCTION @extschema@._rule_positive(code text, key text, v jsonb, what text DEFAULT 'rule',
+                                           hi bigint DEFAULT 1000000000000)
 RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -112,10 +113,13 @@ BEGIN
         PERFORM @extschema@._bad_definition(what, code, key,
             format('must be a positive integer, got %s', v));
     END IF;
+    IF (v #>> '{}')::numeric > hi THEN
+        PERFORM @extschema@._bad_definition(what, code, key, format('must be at most %s, got %s', hi, v));
+    END IF;
     RETURN (v #>> '{}')::bigint;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rule_positive(text, text, jsonb, text) IS 'Internal: a definition key holding a positive integer.';
+COMMENT ON FUNCTION @extschema@._rule_positive(text, text, jsonb, text, bigint) IS 'Internal: a definition key holding a positive integer.';
 
 -- A timestamptz key (NULL when absent).
 CREATE FUNCTION @extschema@._rule_instant(code text, key text, v jsonb, what text DEFAULT 'rule')
@@ -221,9 +225,10 @@ BEGIN
         PERFORM @extschema@._bad_definition('rule', code, 'points', 'is required for an event rule');
     END IF;
     IF r.kind = 'multiplier' THEN
-        IF jsonb_typeof(rule -> 'multiplier') <> 'number' OR (rule ->> 'multiplier')::numeric < 1 THEN
+        IF jsonb_typeof(rule -> 'multiplier') <> 'number' OR (rule ->> 'multiplier')::numeric < 1
+           OR (rule ->> 'multiplier')::numeric > 1000 THEN
             PERFORM @extschema@._bad_definition('rule', code, 'multiplier',
-                format('must be a number of at least 1, got %s', rule -> 'multiplier'));
+                format('must be a number from 1 to 1000, got %s', rule -> 'multiplier'));
         END IF;
         r.multiplier := (rule ->> 'multiplier')::numeric;
     END IF;

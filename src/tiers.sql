@@ -66,12 +66,12 @@ BEGIN
         PERFORM @extschema@._bad_definition('tier', code, 'threshold', format('must not be negative, got %s', threshold),
             'A threshold is the qualifying total at which the tier is reached.');
     END IF;
-    IF discount_pct < 0 OR discount_pct > 100 THEN
+    IF discount_pct = 'NaN'::numeric OR discount_pct < 0 OR discount_pct > 100 THEN
         PERFORM @extschema@._bad_definition('tier', code, 'discount_pct', format('must be between 0 and 100, got %s', discount_pct),
             'discount_pct is a percentage.');
     END IF;
-    IF earn_multiplier <= 0 THEN
-        PERFORM @extschema@._bad_definition('tier', code, 'earn_multiplier', format('must be positive, got %s', earn_multiplier),
+    IF earn_multiplier = 'NaN'::numeric OR earn_multiplier <= 0 OR earn_multiplier > 1000 THEN
+        PERFORM @extschema@._bad_definition('tier', code, 'earn_multiplier', format('must be above 0 and at most 1000, got %s', earn_multiplier),
             'earn_multiplier multiplies the points an order earns (1: no change).');
     END IF;
     IF jsonb_typeof(benefits) <> 'object' THEN
