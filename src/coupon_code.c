@@ -5,7 +5,8 @@
  * C helpers declared in coupon_code.h).
  *
  * Text form: 12 symbols of the Crockford base32 alphabet
- * 0123456789ABCDEFGHJKMNPQRSTVWXYZ, shown XXXX-XXXX-XXXC.  The first 11
+ * 0123456789ABCDEFGHJKMNPQRSTVWXYZ, shown in three groups of four (such as
+ * 7K3M-QX2P-W9DA, the last symbol the check).  The first 11
  * carry 55 bits (most significant first); the 12th is a Damm check symbol
  * over the quasigroup of order 32
  *

@@ -124,25 +124,14 @@ cart_arg(FunctionCallInfo fcinfo, int argno)
 	return cache->cart;
 }
 
-static bool
-in_list(char **list, int n, const char *value)
-{
-	if (value == NULL)
-		return false;
-	for (int i = 0; i < n; i++)
-		if (strcmp(list[i], value) == 0)
-			return true;
-	return false;
-}
-
 /* An item coupon covers a line whose sku or category it names; a store coupon every line. */
 static bool
 covers_line(const LyCouponTemplate *t, const LyCartLine *line)
 {
 	if (t->scope == LY_COUPON_STORE)
 		return true;
-	return in_list(t->skus, t->nskus, line->sku) ||
-		in_list(t->categories, t->ncategories, line->category);
+	return ly_in_list(t->skus, t->nskus, line->sku) ||
+		ly_in_list(t->categories, t->ncategories, line->category);
 }
 
 /* ---------------------------------------------------------------------
@@ -323,10 +312,7 @@ ly_coupon_member(int64 member_id, LyCouponMember *member)
 
 	if (!fetch_by_key("member", "member_pkey", member_id, MEMBER_NATTS, names, &checked,
 					  values, isnull))
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
-				 errmsg("member " INT64_FORMAT " does not exist", member_id),
-				 errhint("Enrol the customer with loyalty.enroll() first.")));
+		ly_unknown_member(member_id);
 	member->member_id = member_id;
 	member->program_id = DatumGetInt64(values[MEMBER_ATT_PROGRAM - 1]);
 }
@@ -374,7 +360,7 @@ eligible(const LyCouponTemplate *t, const LyCouponMember *member, LyDefinitions 
 	{
 		char	   *tier = ly_member_tier_at(member->member_id, at);
 
-		if (!in_list(t->tiers, t->ntiers, tier))
+		if (!ly_in_list(t->tiers, t->ntiers, tier))
 			return false;
 	}
 	if (t->new_member_days == 0 && t->ntags == 0 && t->per_member_limit == 0 &&

@@ -179,6 +179,7 @@ extern void ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int6
 extern void ly_awards_record(int64 member_id, LyDefinitions *defs, TimestampTz at,
 							 const LyQuote *quote);
 extern DateADT ly_local_date(const char *timezone, TimestampTz at);
+extern bool ly_in_list(char **list, int n, const char *value);
 
 /* tiers.c */
 extern const LyTier *ly_tier_find(LyDefinitions *defs, const char *code);

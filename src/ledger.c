@@ -44,8 +44,9 @@
 
 static LyPlan plan_member_read = {MEMBER_COLUMNS, 1, {INT8OID}};
 
-static void
-unknown_member(int64 member_id)
+/* Raise LY004 for a member id that does not exist. */
+void
+ly_unknown_member(int64 member_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
@@ -170,11 +171,11 @@ ly_member_load(int64 member_id, bool for_update, LyMember *m)
 	if (for_update)
 	{
 		if (!ly_member_lock(member_id, m, NULL))
-			unknown_member(member_id);
+			ly_unknown_member(member_id);
 		return;
 	}
 	if (ly_exec(&plan_member_read, values, NULL, 1) != 1)
-		unknown_member(member_id);
+		ly_unknown_member(member_id);
 	ly_member_from_row(m, member_id, 0);
 }
 
@@ -1328,7 +1329,7 @@ ly_effective_points(int64 member_id, TimestampTz at)
 	LyMember	m;
 
 	if (ly_exec(&plan_read_cache, values, NULL, 1) != 1)
-		unknown_member(member_id);
+		ly_unknown_member(member_id);
 	if (ly_col_is_null(0, 1))
 		return 0;				/* no entry yet */
 	last_entry_at = ly_col_timestamptz(0, 1, 0);

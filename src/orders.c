@@ -441,7 +441,7 @@ typedef struct Order
 } Order;
 
 static LyPlan plan_order_load = {
-	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon, NULL::text,"
+	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon,"
 	" first_paid_at, paid_at, completed_at, closed_at, program_id"
 	" FROM loyalty.order_state WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
 	3, {INT8OID, INT8OID, TEXTOID}
@@ -469,14 +469,14 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->earn_ref = ly_col_text(0, 6);
 	o->lot_id = ly_col_int64(0, 7, 0);
 	o->coupon = ly_col_text(0, 8);
-	o->priced = (Datum) 0;		/* kept as stored unless the order is priced again */
-	o->first_paid_at = ly_col_timestamptz(0, 10, 0);
-	o->paid_at = ly_col_timestamptz(0, 11, 0);
-	o->has_completed = !ly_col_is_null(0, 12);
-	o->completed_at = ly_col_timestamptz(0, 12, 0);
-	o->has_closed = !ly_col_is_null(0, 13);
-	o->closed_at = ly_col_timestamptz(0, 13, 0);
-	o->program_id = ly_col_int64(0, 14, 0);
+	/* priced stays 0: the stored one is kept unless the order is priced again */
+	o->first_paid_at = ly_col_timestamptz(0, 9, 0);
+	o->paid_at = ly_col_timestamptz(0, 10, 0);
+	o->has_completed = !ly_col_is_null(0, 11);
+	o->completed_at = ly_col_timestamptz(0, 11, 0);
+	o->has_closed = !ly_col_is_null(0, 12);
+	o->closed_at = ly_col_timestamptz(0, 12, 0);
+	o->program_id = ly_col_int64(0, 13, 0);
 }
 
 #define ORDER_SAVE_TYPES \

@@ -144,10 +144,7 @@ ly_member_facts(int64 member_id, TimestampTz at, LyMemberFacts *facts)
 	Datum		birthday;
 
 	if (ly_exec(&plan_member_facts, values, NULL, 1) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
-				 errmsg("member " INT64_FORMAT " does not exist", member_id),
-				 errhint("Enrol the customer with loyalty.enroll() first.")));
+		ly_unknown_member(member_id);
 	birthday = ly_col_datum(0, 1, &isnull);
 	ly_member_facts_from(facts, member_id, at, !isnull, isnull ? 0 : DatumGetDateADT(birthday),
 						 ly_col_text(0, 2), !ly_col_is_null(0, 3),
@@ -281,8 +278,9 @@ ly_parse_cart_lines(Jsonb *lines, LyCartLine **out, int64 *sum)
  * Which rules apply
  * ------------------------------------------------------------------- */
 
-static bool
-in_list(char **list, int n, const char *value)
+/* Is `value` (NULL: never) one of the n strings of `list`? */
+bool
+ly_in_list(char **list, int n, const char *value)
 {
 	if (value == NULL)
 		return false;
@@ -304,8 +302,8 @@ rule_covers_line(const LyRule *r, const LyCartLine *line)
 {
 	if (!rule_is_line_scoped(r))
 		return true;
-	return in_list(r->skus, r->nskus, line->sku) ||
-		in_list(r->categories, r->ncategories, line->category);
+	return ly_in_list(r->skus, r->nskus, line->sku) ||
+		ly_in_list(r->categories, r->ncategories, line->category);
 }
 
 static bool
@@ -354,7 +352,7 @@ rule_applies(const LyRule *r, const LyMemberFacts *facts, const LocalDay *day, T
 		if (day->mday != Min(r->month_day, last))
 			return false;
 	}
-	if (r->ntiers > 0 && !in_list(r->tiers, r->ntiers, facts->tier))
+	if (r->ntiers > 0 && !ly_in_list(r->tiers, r->ntiers, facts->tier))
 		return false;
 	return true;
 }
@@ -675,6 +673,7 @@ ly_record_event(PG_FUNCTION_ARGS)
 	char	   *source = psprintf("event:%s", event);
 	LyCall		call;
 	LyMember	m;
+	LyMemberRowFacts row;
 	LyMemberFacts facts;
 	LyDefinitions *defs;
 	LyKeyedEntry prev;
@@ -691,14 +690,16 @@ ly_record_event(PG_FUNCTION_ARGS)
 	ly_require_not_null(fcinfo, 0, "member");
 	member_id = PG_GETARG_INT64(0);
 	ly_enter(&call);
-	ly_member_load(member_id, true, &m);
+	if (!ly_member_lock(member_id, &m, &row))
+		ly_unknown_member(member_id);
 	if (ly_find_keyed(member_id, "earn", source, ref, &prev))
 	{
 		ly_leave(&call);
 		PG_RETURN_INT64(prev.entry_id);	/* the first call's entry */
 	}
 	defs = ly_definitions(m.program_id);
-	ly_member_facts(member_id, at, &facts);
+	ly_member_facts_from(&facts, member_id, at, row.has_birthday, row.birthday, row.tier,
+						 row.has_since, row.tier_since);
 	local_day(defs->timezone, at, &day);
 	usable = palloc0(sizeof(bool) * Max(defs->nrules, 1));
 	usage = palloc(sizeof(RuleUsage) * Max(defs->nrules, 1));

@@ -245,11 +245,19 @@ member_program(int64 member_id)
 	Datum		values[1] = {Int64GetDatum(member_id)};
 
 	if (ly_exec(&plan_member_exists, values, NULL, 1) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN_MEMBER),
-				 errmsg("member " INT64_FORMAT " does not exist", member_id),
-				 errhint("Enrol the customer with loyalty.enroll() first.")));
+		ly_unknown_member(member_id);
 	return ly_col_int64(0, 1, 0);
+}
+
+/* `s` as text in `cxt`: a result must outlive the SPI context (ly_leave). */
+static text *
+text_in(MemoryContext cxt, const char *s)
+{
+	MemoryContext inner = MemoryContextSwitchTo(cxt);
+	text	   *result = cstring_to_text(s);
+
+	MemoryContextSwitchTo(inner);
+	return result;
 }
 
 Datum
@@ -268,12 +276,7 @@ ly_tier(PG_FUNCTION_ARGS)
 	member_program(member_id);
 	tier = ly_member_tier_at(member_id, at);
 	if (tier)
-	{
-		MemoryContext inner = MemoryContextSwitchTo(outer);	/* outlives SPI */
-
-		result = cstring_to_text(tier);
-		MemoryContextSwitchTo(inner);
-	}
+		result = text_in(outer, tier);
 	ly_leave(&call);
 	if (result == NULL)
 		PG_RETURN_NULL();
@@ -295,12 +298,7 @@ ly_tier_for(PG_FUNCTION_ARGS)
 	ly_enter_read(&call);
 	tier = ly_tier_reached(ly_definitions(ly_program_id(program)), qualifying);
 	if (tier)
-	{
-		MemoryContext inner = MemoryContextSwitchTo(outer);	/* outlives SPI */
-
-		result = cstring_to_text(tier->code);
-		MemoryContextSwitchTo(inner);
-	}
+		result = text_in(outer, tier->code);
 	ly_leave(&call);
 	if (result == NULL)
 		PG_RETURN_NULL();
