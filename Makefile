@@ -8,7 +8,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is built from one SQL source per concept, in this order.
 SQL_PARTS = src/schema.sql src/api.sql src/programs.sql src/points.sql src/coupon_code.sql \
             src/rules.sql src/tiers.sql src/coupons.sql src/orders.sql \
-            src/jobs.sql src/reports.sql src/member_views.sql src/verify.sql src/grants.sql
+            src/wallets.sql src/rewards.sql src/jobs.sql src/reports.sql src/member_views.sql src/verify.sql src/grants.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/upgrade/$(EXTENSION)--*--*.sql)
 

@@ -25,7 +25,8 @@ static HTAB *definitions_cache = NULL;
 static LyPlan plan_rules = {
 	"SELECT code, kind, event, active, per_amount, points, multiplier, skus, categories,"
 	" when_birthday, when_weekdays, when_dates, when_month_day, when_tiers,"
-	" max_points_per_order, max_points_per_day, max_times, max_per_day, valid_from, valid_until"
+	" max_points_per_order, max_points_per_day, max_times, max_per_day, valid_from, valid_until,"
+	" cashback_percent, from_wallet"
 	" FROM loyalty.earn_rule WHERE program_id = $1 AND superseded_at IS NULL AND active"
 	" ORDER BY code",
 	1, {INT8OID}
@@ -150,6 +151,8 @@ rule_from_row(LyRule *r, uint64 row)
 	r->valid_from = ly_col_timestamptz(row, 19, DT_NOBEGIN);
 	r->has_until = !ly_col_is_null(row, 20);
 	r->valid_until = ly_col_timestamptz(row, 20, DT_NOEND);
+	r->cashback_percent = numeric_col(row, 21);
+	r->from_wallet = ly_col_is_null(row, 22) ? NULL : ly_col_text(row, 22);
 }
 
 /*

@@ -48,6 +48,8 @@ typedef struct LyRule
 	TimestampTz valid_from;
 	bool		has_until;
 	TimestampTz valid_until;
+	Datum		cashback_percent;	/* numeric; cashback rules */
+	char	   *from_wallet;	/* cashback: the programme wallet's name */
 } LyRule;
 
 typedef struct LyTier
@@ -178,6 +180,16 @@ extern void ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int6
 						   Jsonb *lines, TimestampTz at, LyQuote *quote);
 extern void ly_awards_record(int64 member_id, LyDefinitions *defs, TimestampTz at,
 							 const LyQuote *quote);
+/* Cashback an order earns, one per cashback rule that applies. */
+typedef struct LyCashback
+{
+	const char *rule_code;
+	const char *from_wallet;	/* wallet name */
+	int64		amount;			/* minor units, rounded half-up */
+} LyCashback;
+
+extern int	ly_quote_cashback(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
+							  Jsonb *lines, TimestampTz at, LyCashback **out);
 extern DateADT ly_local_date(const char *timezone, TimestampTz at);
 extern bool ly_in_list(char **list, int n, const char *value);
 

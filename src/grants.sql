@@ -44,7 +44,15 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.member_coupons(bigint, timestamptz),
     @extschema@.start_share(bigint, text, timestamptz),
     @extschema@.join_share(text, bigint, timestamptz),
-    @extschema@.share_status(text)
+    @extschema@.share_status(text),
+    @extschema@.open_wallet(text, text, text, bigint, jsonb),
+    @extschema@.transfer(bigint, bigint, bigint, text, text, boolean, interval, timestamptz),
+    @extschema@.post_transfer(bigint, bigint, timestamptz),
+    @extschema@.void_transfer(bigint, timestamptz),
+    @extschema@.wallet_balance(bigint, timestamptz),
+    @extschema@.wallet_history(bigint, timestamptz, int),
+    @extschema@.redeem_reward(bigint, text, int, text, timestamptz),
+    @extschema@.cancel_redemption(bigint, timestamptz)
 TO loyalty_app, loyalty_admin;
 
 GRANT EXECUTE ON FUNCTION
@@ -58,7 +66,11 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.untrack_orders(regclass),
     @extschema@.define_coupon(text, text, jsonb),
     @extschema@.issue_codes(text, text, int),
-    @extschema@.void_coupon(@extschema@.coupon_code, text, timestamptz)
+    @extschema@.void_coupon(@extschema@.coupon_code, text, timestamptz),
+    @extschema@.set_wallet_rules(bigint, jsonb),
+    @extschema@.grant_wallet(bigint, name, text),
+    @extschema@.fund_wallet(bigint, bigint, text, timestamptz),
+    @extschema@.add_reward(text, text, text, bigint, int, text)
 TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
     @extschema@.run_expiry(timestamptz, int),
@@ -75,7 +87,9 @@ GRANT SELECT ON
     @extschema@.spend_distribution,
     @extschema@.purchase_frequency,
     @extschema@.rfm,
-    @extschema@.coupon_performance
+    @extschema@.coupon_performance,
+    @extschema@.wallet_activity_daily,
+    @extschema@.reward_redemptions_daily
 TO loyalty_reader, loyalty_admin;
 -- Views call these with the reader's rights: points_liability asks balance()
 -- for members who owe points, member_overview and dormant_members points().

@@ -35,6 +35,16 @@
 #define ERRCODE_LY_ORDER_REFUSED		MAKE_SQLSTATE('L','Y','0','1','5')
 #define ERRCODE_LY_UNKNOWN_ORDER		MAKE_SQLSTATE('L','Y','0','1','6')
 #define ERRCODE_LY_INVALID_REFUND		MAKE_SQLSTATE('L','Y','0','1','7')
+/* LY018 unknown coupon template is raised in SQL (coupons.sql) */
+#define ERRCODE_LY_INSUFFICIENT_FUNDS	MAKE_SQLSTATE('L','Y','0','1','9')
+#define ERRCODE_LY_WALLET_FROZEN		MAKE_SQLSTATE('L','Y','0','2','0')
+#define ERRCODE_LY_MAX_TRANSFER			MAKE_SQLSTATE('L','Y','0','2','1')
+#define ERRCODE_LY_DAILY_LIMIT			MAKE_SQLSTATE('L','Y','0','2','2')
+#define ERRCODE_LY_CURRENCY_MISMATCH	MAKE_SQLSTATE('L','Y','0','2','3')
+#define ERRCODE_LY_UNKNOWN_WALLET		MAKE_SQLSTATE('L','Y','0','2','4')
+#define ERRCODE_LY_TRANSFER_NOT_PENDING	MAKE_SQLSTATE('L','Y','0','2','5')
+#define ERRCODE_LY_UNKNOWN_TRANSFER		MAKE_SQLSTATE('L','Y','0','2','6')
+/* LY027-LY030 (rewards) are raised in SQL (rewards.sql) */
 
 /* ---- The privileged-call bracket (loyalty.c) ----
  *

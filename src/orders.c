@@ -16,6 +16,7 @@
  * refunded, cancelled or deleted.
  */
 #include "definitions.h"
+#include "wallets.h"
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
@@ -431,6 +432,7 @@ typedef struct Order
 	char	   *earn_ref;
 	int64		lot_id;
 	char	   *coupon;
+	int64		cashback;		/* priced for this generation (order_cashback) */
 	Datum		priced;			/* jsonb text when (re)priced now, else 0 */
 	TimestampTz first_paid_at;
 	TimestampTz paid_at;
@@ -442,7 +444,7 @@ typedef struct Order
 
 static LyPlan plan_order_load = {
 	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon,"
-	" first_paid_at, paid_at, completed_at, closed_at, program_id"
+	" first_paid_at, paid_at, completed_at, closed_at, program_id, cashback"
 	" FROM loyalty.order_state WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
 	3, {INT8OID, INT8OID, TEXTOID}
 };
@@ -477,35 +479,36 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->has_closed = !ly_col_is_null(0, 12);
 	o->closed_at = ly_col_timestamptz(0, 12, 0);
 	o->program_id = ly_col_int64(0, 13, 0);
+	o->cashback = ly_col_int64(0, 14, 0);
 }
 
 #define ORDER_SAVE_TYPES \
 	{INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID, \
 	INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, \
-	TIMESTAMPTZOID}
+	TIMESTAMPTZOID, INT8OID}
 
 static LyPlan plan_order_insert = {
 	"INSERT INTO loyalty.order_state (member_id, tracked_id, order_id, program_id, state,"
 	" generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced, first_paid_at, paid_at,"
-	" completed_at, closed_at, updated_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18)",
-	18, ORDER_SAVE_TYPES
+	" completed_at, closed_at, updated_at, cashback)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18, $19)",
+	19, ORDER_SAVE_TYPES
 };
 
 static LyPlan plan_order_update = {
 	"UPDATE loyalty.order_state SET state = $5, generation = $6, amount = $7, refunded = $8,"
 	" earned = $9, earn_ref = $10, lot_id = $11, coupon = $12, priced = COALESCE($13::jsonb, priced), paid_at = $15,"
-	" completed_at = $16, closed_at = $17, updated_at = $18"
+	" completed_at = $16, closed_at = $17, updated_at = $18, cashback = $19"
 	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND $4 IS NOT NULL AND $14 IS NOT NULL",
-	18, ORDER_SAVE_TYPES
+	19, ORDER_SAVE_TYPES
 };
 
 /* Write the order's state (the member row is locked: nobody else writes it). */
 static void
 order_save(Order *o, TimestampTz at)
 {
-	Datum		values[18];
-	char		nulls[18];
+	Datum		values[19];
+	char		nulls[19];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(o->member_id);
@@ -532,6 +535,7 @@ order_save(Order *o, TimestampTz at)
 	values[16] = TimestampTzGetDatum(o->closed_at);
 	nulls[16] = o->has_closed ? ' ' : 'n';
 	values[17] = TimestampTzGetDatum(at);
+	values[18] = Int64GetDatum(o->cashback);
 	ly_exec(o->exists ? &plan_order_update : &plan_order_insert, values, nulls, 0);
 	o->exists = true;
 }
@@ -545,6 +549,10 @@ generation_ref(const Order *o)
 {
 	return o->generation == 1 ? pstrdup(o->order_id) : psprintf("%s#%d", o->order_id, o->generation);
 }
+
+static void cashback_price(Order *o, LyDefinitions *defs, const LyMemberFacts *facts,
+						   const OrderRow *row, TimestampTz at);
+static void cashback_sync(Order *o, TimestampTz at);
 
 /* Price the order at `at` and record its points pending (new or next generation). */
 static void
@@ -589,6 +597,7 @@ price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 		o->lot_id = earn.lot_id;
 	}
 	ly_awards_record(o->member_id, defs, at, &quote);
+	cashback_price(o, defs, &facts, row, at);
 }
 
 /* Take back the order's earn: all of it. */
@@ -644,6 +653,7 @@ complete(Order *o, OrderMember *om, TimestampTz at)
 						 true, "release", "order", o->earn_ref, at);
 		om->fresh = false;
 	}
+	cashback_sync(o, at);
 	/* the tier is re-evaluated once order_state says completed (spend basis) */
 }
 
@@ -707,6 +717,237 @@ coupon_release(Order *o, Oid caller, TimestampTz at)
 	ly_exec(&plan_coupon_release, values, NULL, 1);
 }
 
+/* ---------------------------------------------------------------------
+ * Cashback (SPEC sections 4 and 7) and wallet money the order spent
+ *
+ * Priced when the order is paid (one order_cashback row per cashback rule),
+ * paid from the rule's budget wallet to the member's wallet when it
+ * completes, and brought back to what the order still deserves on every
+ * later transition: nothing once it is no longer completed, and
+ * C - floor(C x (A - R) / A) reversed after refunds R, as for points.
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_cashback_insert = {
+	"INSERT INTO loyalty.order_cashback (member_id, tracked_id, order_id, generation, rule_code,"
+	" from_wallet, amount) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	7, {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
+};
+
+static void
+cashback_price(Order *o, LyDefinitions *defs, const LyMemberFacts *facts, const OrderRow *row,
+			   TimestampTz at)
+{
+	LyCashback *cashbacks;
+	int			n = ly_quote_cashback(defs, facts, row->amount, row->lines, at, &cashbacks);
+
+	o->cashback = 0;
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int64		wallet = ly_wallet_by_name(o->program_id, cashbacks[i].from_wallet);
+
+		values[0] = Int64GetDatum(o->member_id);
+		values[1] = Int64GetDatum(o->tracked_id);
+		values[2] = CStringGetTextDatum(o->order_id);
+		values[3] = Int32GetDatum(o->generation);
+		values[4] = CStringGetTextDatum(cashbacks[i].rule_code);
+		values[5] = Int64GetDatum(wallet);
+		nulls[5] = wallet ? ' ' : 'n';
+		values[6] = Int64GetDatum(cashbacks[i].amount);
+		ly_exec(&plan_cashback_insert, values, nulls, 0);
+		o->cashback += cashbacks[i].amount;
+	}
+}
+
+static LyPlan plan_cashback_rows = {
+	"SELECT rule_code, from_wallet, to_wallet, amount, paid, reversed, transfers"
+	" FROM loyalty.order_cashback"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND generation = $4 ORDER BY rule_code",
+	4, {INT8OID, INT8OID, TEXTOID, INT4OID}
+};
+
+static LyPlan plan_cashback_update = {
+	"UPDATE loyalty.order_cashback SET to_wallet = $6, paid = paid + $7, reversed = reversed + $8,"
+	" debt = debt + $9, transfers = transfers + 1"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND generation = $4 AND rule_code = $5",
+	9, {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID}
+};
+
+static LyPlan plan_shortfall = {
+	"INSERT INTO loyalty.cashback_shortfalls (program_id, member_id, tracked_id, order_id, generation,"
+	" rule_code, from_wallet, amount, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	" ON CONFLICT (member_id, tracked_id, order_id, generation, rule_code)"
+	" DO UPDATE SET amount = EXCLUDED.amount, reason = EXCLUDED.reason, at = EXCLUDED.at,"
+	" from_wallet = EXCLUDED.from_wallet",
+	10, {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static LyPlan plan_wallet_lock = {
+	"SELECT posted - pending_debits FROM loyalty.wallet_part WHERE wallet_id = $1 AND part = 0 FOR UPDATE",
+	1, {INT8OID}
+};
+
+typedef struct CashbackRow
+{
+	char	   *rule_code;
+	int64		from_wallet;	/* 0: the rule names no wallet */
+	int64		to_wallet;		/* 0: not paid yet */
+	int64		amount;
+	int64		outstanding;	/* paid - reversed */
+	int32		transfers;
+} CashbackRow;
+
+static void
+cashback_shortfall(Order *o, const CashbackRow *c, int64 amount, const char *reason, TimestampTz at)
+{
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(o->program_id);
+	values[1] = Int64GetDatum(o->member_id);
+	values[2] = Int64GetDatum(o->tracked_id);
+	values[3] = CStringGetTextDatum(o->order_id);
+	values[4] = Int32GetDatum(o->generation);
+	values[5] = CStringGetTextDatum(c->rule_code);
+	values[6] = Int64GetDatum(c->from_wallet);
+	nulls[6] = c->from_wallet ? ' ' : 'n';
+	values[7] = Int64GetDatum(amount);
+	values[8] = CStringGetTextDatum(reason);
+	values[9] = TimestampTzGetDatum(at);
+	ly_exec(&plan_shortfall, values, nulls, 0);
+}
+
+/* Bring the order's cashback to what it deserves now (see above). */
+static void
+cashback_sync(Order *o, TimestampTz at)
+{
+	Datum		values[9];
+	uint64		n;
+	CashbackRow *rows;
+
+	if (o->cashback == 0)
+		return;
+	values[0] = Int64GetDatum(o->member_id);
+	values[1] = Int64GetDatum(o->tracked_id);
+	values[2] = CStringGetTextDatum(o->order_id);
+	values[3] = Int32GetDatum(o->generation);
+	n = ly_exec(&plan_cashback_rows, values, NULL, 0);
+	rows = palloc(sizeof(CashbackRow) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		rows[i].rule_code = ly_col_text(i, 1);
+		rows[i].from_wallet = ly_col_int64(i, 2, 0);
+		rows[i].to_wallet = ly_col_int64(i, 3, 0);
+		rows[i].amount = ly_col_int64(i, 4, 0);
+		rows[i].outstanding = ly_col_int64(i, 5, 0) - ly_col_int64(i, 6, 0);
+		rows[i].transfers = ly_col_int32(i, 7, 0);
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		CashbackRow *c = &rows[i];
+		int64		deserved = 0;
+		int64		delta;
+		int64		paid = 0;
+		int64		reversed = 0;
+		int64		debt = 0;
+		LyWallet	budget;
+		LyWallet	mine;
+		LyDebitResult result;
+		char	   *ref;
+
+		if (o->state == OS_COMPLETED && o->amount > 0)
+			deserved = (int64) (((int128) c->amount * (o->amount - o->refunded)) / o->amount);
+		delta = deserved - c->outstanding;
+		if (delta == 0)
+			continue;
+		if (c->from_wallet == 0)
+		{
+			if (delta > 0)
+				cashback_shortfall(o, c, delta, "no_wallet", at);
+			continue;
+		}
+		budget = *ly_wallet_get(c->from_wallet);
+		if (c->to_wallet == 0)
+			c->to_wallet = ly_member_wallet(o->program_id, o->member_id, budget.currency);
+		mine = *ly_wallet_get(c->to_wallet);
+		ref = psprintf("cashback:" INT64_FORMAT ":%s:%s:%d", o->tracked_id, generation_ref(o),
+					   c->rule_code, c->transfers + 1);
+		if (delta > 0)
+		{
+			if (ly_wallet_move(&budget, &mine, delta, ref, "cashback", o->member_id, at, &result) == 0)
+			{
+				cashback_shortfall(o, c, delta,
+								   result == LY_DEBIT_DAILY_LIMIT ? "daily_limit" : "insufficient_funds", at);
+				continue;
+			}
+			paid = delta;
+		}
+		else
+		{
+			/* take back what the member's wallet has; owe the rest */
+			Datum		lock_values[1] = {Int64GetDatum(mine.wallet_id)};
+			int64		have = 0;
+			int64		take;
+
+			if (ly_exec(&plan_wallet_lock, lock_values, NULL, 1) == 1)
+				have = ly_col_int64(0, 1, 0);
+			reversed = -delta;
+			take = Min(Max(have, 0), reversed);
+			if (take > 0 &&
+				ly_wallet_move(&mine, &budget, take, ref, "cashback_reversal", o->member_id, at, &result) == 0)
+				take = 0;
+			debt = reversed - take;
+			if (debt > 0)
+				ly_wallet_add_debt(&mine, &budget, debt, at);
+		}
+		values[4] = CStringGetTextDatum(c->rule_code);
+		values[5] = Int64GetDatum(c->to_wallet);
+		values[6] = Int64GetDatum(paid);
+		values[7] = Int64GetDatum(reversed);
+		values[8] = Int64GetDatum(debt);
+		ly_exec(&plan_cashback_update, values, NULL, 0);
+	}
+}
+
+static LyPlan plan_order_wallet_spends = {
+	"SELECT t.transfer_id, t.debit_wallet, t.credit_wallet, t.posted_amount"
+	" FROM loyalty.wallet_transfer t JOIN loyalty.wallet w ON w.wallet_id = t.debit_wallet"
+	" WHERE t.program_id = $1 AND t.ref = $2 AND t.state = 'posted' AND w.owner_member = $3"
+	" AND NOT EXISTS (SELECT 1 FROM loyalty.wallet_transfer r"
+	"  WHERE r.program_id = $1 AND r.ref = 'return:' || t.transfer_id)",
+	3, {INT8OID, TEXTOID, INT8OID}
+};
+
+/* Give back wallet money the order paid: a member's transfer with the order's id as ref. */
+static void
+return_wallet_spends(Order *o, TimestampTz at)
+{
+	Datum		values[3] = {Int64GetDatum(o->program_id), CStringGetTextDatum(o->order_id),
+	Int64GetDatum(o->member_id)};
+	LyWallet	payer;
+	LyWallet	payee;
+	int64		transfer_id;
+	int64		amount;
+	LyDebitResult result;
+
+	if (ly_exec(&plan_order_wallet_spends, values, NULL, 1) != 1)
+		return;
+	transfer_id = ly_col_int64(0, 1, 0);
+	amount = ly_col_int64(0, 4, 0);
+	payer = *ly_wallet_get(ly_col_int64(0, 2, 0));
+	payee = *ly_wallet_get(ly_col_int64(0, 3, 0));
+	if (amount > 0 &&
+		ly_wallet_move(&payee, &payer, amount, psprintf("return:" INT64_FORMAT, transfer_id),
+					   "checkout_return", o->member_id, at, &result) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
+				 errmsg("order \"%s\": wallet " INT64_FORMAT " (\"%s\") cannot return the " INT64_FORMAT
+						" %s the member paid from its wallet", o->order_id, payee.wallet_id, payee.name,
+						amount, payee.currency),
+				 errhint("Fund that wallet, or allow it to overdraw.")));
+}
+
 /* A paid order whose amount an UPDATE changed: re-priced as the next generation. */
 static bool
 repriced(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
@@ -754,6 +995,8 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Oi
 									 false, "hold", "order", o->earn_ref, at);
 				om->fresh = false;
 				o->has_completed = false;
+				o->state = OS_PAID;
+				cashback_sync(o, at);
 			}
 			else
 			{
@@ -789,6 +1032,9 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Oi
 				unearn(o, om, at);
 				return_spends(o, om, at);
 				coupon_release(o, caller, at);
+				o->state = target;
+				cashback_sync(o, at);
+				return_wallet_spends(o, at);
 				o->has_closed = true;
 				o->closed_at = at;
 			}
@@ -1025,6 +1271,8 @@ ly_refund(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(target);
 	values[7] = TimestampTzGetDatum(at);
 	ly_exec(&plan_refund_insert, values, NULL, 0);
+	o.refunded += amount;
+	cashback_sync(&o, at);
 	ly_leave(&call);
 	PG_RETURN_INT64(target);
 }

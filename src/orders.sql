@@ -42,6 +42,7 @@ CREATE TABLE @extschema@.order_state (
     earn_ref      text,                        -- ledger ref of its earn (source 'order')
     lot_id        bigint,                      -- the lot its points sit in
     coupon        text,
+    cashback      bigint NOT NULL DEFAULT 0,   -- cashback priced for this generation (order_cashback)
     priced        jsonb,                       -- how the points were computed
     first_paid_at timestamptz NOT NULL,
     paid_at       timestamptz NOT NULL,

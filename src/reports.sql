@@ -66,3 +66,49 @@ LEFT JOIN owed o ON o.program_id = p.program_id
 GROUP BY p.program_id, p.code, p.currency, p.settings;
 COMMENT ON VIEW @extschema@.points_liability IS
     'Outstanding points per programme now, their money value (point_value, rounded half-up), pending points, what expires within 30/60/90 days, and debt still owed.';
+
+-- Wallet money moved per programme, local day, currency, wallet role and
+-- kind: the posted entries (each transfer counted once, from its debit side).
+CREATE VIEW @extschema@.wallet_activity_daily AS
+SELECT p.code AS program,
+       (e.at AT TIME ZONE (p.settings ->> 'timezone'))::date AS day,
+       w.currency,
+       w.role AS from_role,
+       cw.role AS to_role,
+       t.kind,
+       count(*)::bigint AS transfers,
+       sum(-e.amount)::bigint AS amount
+FROM @extschema@.wallet_entry e
+JOIN @extschema@.wallet w ON w.wallet_id = e.wallet_id
+JOIN @extschema@.wallet_transfer t ON t.transfer_id = e.transfer_id
+JOIN @extschema@.wallet cw ON cw.wallet_id = t.credit_wallet
+JOIN @extschema@.program p ON p.program_id = w.program_id
+WHERE e.amount < 0
+GROUP BY p.code, 2, w.currency, w.role, cw.role, t.kind;
+COMMENT ON VIEW @extschema@.wallet_activity_daily IS
+    'Posted wallet transfers per programme and local day, by currency, debit and credit wallet role (member, program, external, revenue) and kind: count and amount.';
+
+-- Points-mall activity per programme, local day and reward.
+CREATE VIEW @extschema@.reward_redemptions_daily AS
+SELECT p.code AS program, x.day, r.sku, r.name,
+       sum(x.redemptions)::bigint AS redemptions,
+       sum(x.units)::bigint AS units,
+       sum(x.points)::bigint AS points,
+       sum(x.cancellations)::bigint AS cancellations,
+       sum(x.units_returned)::bigint AS units_returned,
+       sum(x.points_returned)::bigint AS points_returned
+FROM (
+    SELECT d.reward_id, d.program_id, d.at AS t, 1 AS redemptions, d.qty AS units, d.points,
+           0 AS cancellations, 0 AS units_returned, 0::bigint AS points_returned
+    FROM @extschema@.reward_redemption d
+    UNION ALL
+    SELECT d.reward_id, d.program_id, d.cancelled_at, 0, 0, 0, 1, d.qty, d.points
+    FROM @extschema@.reward_redemption d WHERE d.state = 'cancelled'
+) x0
+CROSS JOIN LATERAL (SELECT x0.*, (x0.t AT TIME ZONE (SELECT p2.settings ->> 'timezone' FROM @extschema@.program p2
+                                                   WHERE p2.program_id = x0.program_id))::date AS day) x
+JOIN @extschema@.reward r ON r.reward_id = x.reward_id
+JOIN @extschema@.program p ON p.program_id = x.program_id
+GROUP BY p.code, x.day, r.sku, r.name;
+COMMENT ON VIEW @extschema@.reward_redemptions_daily IS
+    'Points-mall redemptions per programme, local day and reward: redemptions, units and points spent, and cancellations with the units and points returned (on the day cancelled).';

@@ -629,6 +629,68 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 	quote->detail = CStringGetTextDatum(detail.data);
 }
 
+/*
+ * The cashback an order earns: for each cashback rule that applies, its
+ * percent of the amount (of the covered lines' share of it, for a rule
+ * limited to skus or categories), rounded half-up to the minor unit once.
+ */
+int
+ly_quote_cashback(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
+				  Jsonb *lines_json, TimestampTz at, LyCashback **out)
+{
+	LocalDay	day;
+	LyCartLine *lines;
+	int64		lines_sum;
+	int			nlines = -1;
+	int			n = 0;
+
+	*out = palloc(sizeof(LyCashback) * Max(defs->nrules, 1));
+	local_day(defs->timezone, at, &day);
+	for (int i = 0; i < defs->nrules; i++)
+	{
+		const LyRule *r = &defs->rules[i];
+		Datum		num;
+		Datum		den = num_int(100);
+		Datum		value;
+		int64		cash;
+
+		if (r->kind != LY_RULE_CASHBACK || strcmp(r->event, "order") != 0 ||
+			!rule_applies(r, facts, &day, at))
+			continue;
+		num = num_mul(num_int(amount), r->cashback_percent);
+		if (rule_is_line_scoped(r))
+		{
+			Datum		covered = num_int(0);
+
+			if (nlines < 0)
+				nlines = ly_parse_cart_lines(lines_json, &lines, &lines_sum);
+			if (nlines == 0 || lines_sum <= 0)
+				continue;		/* without lines nothing is covered */
+			for (int j = 0; j < nlines; j++)
+				if (rule_covers_line(r, &lines[j]))
+					covered = num_add(covered, num_int(lines[j].total));
+			num = num_mul(num, covered);
+			den = num_mul(den, num_int(lines_sum));
+		}
+		/* half-up, exactly: floor((2 num + den) / (2 den)) */
+		value = DirectFunctionCall2(numeric_div_trunc,
+									num_add(num_mul(num, num_int(2)), den),
+									num_mul(den, num_int(2)));
+		if (num_cmp(value, num_int(PG_INT64_MAX)) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the cashback of rule \"%s\" (%s) would overflow bigint", r->code, num_text(value))));
+		cash = DatumGetInt64(DirectFunctionCall1(numeric_int8, value));
+		if (cash <= 0)
+			continue;
+		(*out)[n].rule_code = r->code;
+		(*out)[n].from_wallet = r->from_wallet;
+		(*out)[n].amount = cash;
+		n++;
+	}
+	return n;
+}
+
 /* ---------------------------------------------------------------------
  * quote_points(member, amount, lines, at)
  * ------------------------------------------------------------------- */

@@ -159,6 +159,78 @@ BEGIN
                             min(code), (array_agg(claimed ORDER BY code))[1], (array_agg(counted ORDER BY code))[1],
                             COALESCE((array_agg(total_quantity ORDER BY code))[1]::text, 'unlimited')) END
     FROM bad WHERE claimed <> counted OR claimed > total_quantity;
+    RETURN QUERY
+    WITH bad AS (
+        SELECT w.wallet_id, w.name,
+               (SELECT COALESCE(sum(p.posted), 0) FROM @extschema@.wallet_part p WHERE p.wallet_id = w.wallet_id) AS booked,
+               (SELECT COALESCE(sum(e.amount), 0) FROM @extschema@.wallet_entry e WHERE e.wallet_id = w.wallet_id) AS ledger
+        FROM @extschema@.wallet w WHERE pid IS NULL OR w.program_id = pid)
+    SELECT 'wallets: booked balance equals the sum of wallet entries', count(*) FILTER (WHERE booked <> ledger) = 0,
+           CASE WHEN count(*) FILTER (WHERE booked <> ledger) = 0 THEN format('%s wallets consistent', count(*))
+                ELSE format('%s wallets differ, e.g. wallet %s: booked %s, entries %s',
+                            count(*) FILTER (WHERE booked <> ledger),
+                            min(wallet_id) FILTER (WHERE booked <> ledger),
+                            (array_agg(booked ORDER BY wallet_id) FILTER (WHERE booked <> ledger))[1],
+                            (array_agg(ledger ORDER BY wallet_id) FILTER (WHERE booked <> ledger))[1]) END
+    FROM bad;
+
+    RETURN QUERY
+    WITH sums AS (
+        SELECT p.code, w.currency, sum(wp.posted) AS total
+        FROM @extschema@.wallet w JOIN @extschema@.program p USING (program_id)
+        JOIN @extschema@.wallet_part wp ON wp.wallet_id = w.wallet_id
+        WHERE pid IS NULL OR w.program_id = pid
+        GROUP BY p.code, w.currency)
+    SELECT 'wallets: every currency sums to zero, external account included', count(*) FILTER (WHERE total <> 0) = 0,
+           CASE WHEN count(*) FILTER (WHERE total <> 0) = 0 THEN format('%s programme currencies balanced', count(*))
+                ELSE format('%s programme currencies unbalanced, e.g. %s %s: %s', count(*) FILTER (WHERE total <> 0),
+                            min(code) FILTER (WHERE total <> 0),
+                            (array_agg(currency ORDER BY code, currency) FILTER (WHERE total <> 0))[1],
+                            (array_agg(total ORDER BY code, currency) FILTER (WHERE total <> 0))[1]) END
+    FROM sums;
+
+    RETURN QUERY
+    WITH parts AS (
+        SELECT wp.*, w.allow_overdraft,
+               COALESCE((SELECT sum(t.amount) FROM @extschema@.wallet_transfer t
+                         WHERE t.debit_wallet = wp.wallet_id AND t.debit_part = wp.part AND t.state = 'pending'), 0) AS held_out,
+               COALESCE((SELECT sum(t.amount) FROM @extschema@.wallet_transfer t
+                         WHERE t.credit_wallet = wp.wallet_id AND t.credit_part = wp.part AND t.state = 'pending'), 0) AS held_in,
+               COALESCE((SELECT sum(d.amount) FROM @extschema@.wallet_debt d
+                         WHERE d.wallet_id = wp.wallet_id AND wp.part = 0), 0) AS owed
+        FROM @extschema@.wallet_part wp JOIN @extschema@.wallet w USING (wallet_id)
+        WHERE pid IS NULL OR w.program_id = pid),
+    bad AS (
+        SELECT * FROM parts
+        WHERE pending_debits <> held_out OR pending_credits <> held_in OR debt <> owed
+           OR (NOT allow_overdraft AND posted - pending_debits < 0) OR debt < 0)
+    SELECT 'wallets: no overdraft; holds and debt match pending transfers and debts', count(*) = 0,
+           CASE WHEN count(*) = 0 THEN format('%s balance parts consistent', (SELECT count(*) FROM parts))
+                ELSE format('%s parts differ, e.g. wallet %s part %s: posted %s, held out %s (transfers %s), in %s (transfers %s), debt %s (debts %s)',
+                            count(*), min(wallet_id), (array_agg(part ORDER BY wallet_id, part))[1],
+                            (array_agg(posted ORDER BY wallet_id, part))[1],
+                            (array_agg(pending_debits ORDER BY wallet_id, part))[1], (array_agg(held_out ORDER BY wallet_id, part))[1],
+                            (array_agg(pending_credits ORDER BY wallet_id, part))[1], (array_agg(held_in ORDER BY wallet_id, part))[1],
+                            (array_agg(debt ORDER BY wallet_id, part))[1], (array_agg(owed ORDER BY wallet_id, part))[1]) END
+    FROM bad;
+
+    RETURN QUERY
+    WITH r AS (
+        SELECT x.sku, x.stock, x.redeemed,
+               (SELECT COALESCE(sum(d.qty), 0) FROM @extschema@.reward_redemption d
+                WHERE d.reward_id = x.reward_id AND d.state = 'redeemed') AS counted
+        FROM @extschema@.reward x WHERE pid IS NULL OR x.program_id = pid)
+    SELECT 'rewards: stock taken matches redemptions, never above stock',
+           count(*) FILTER (WHERE redeemed <> counted OR redeemed > stock) = 0,
+           CASE WHEN count(*) FILTER (WHERE redeemed <> counted OR redeemed > stock) = 0
+                THEN format('%s rewards consistent', count(*))
+                ELSE format('%s rewards differ, e.g. "%s": taken %s, redemptions %s, stock %s',
+                            count(*) FILTER (WHERE redeemed <> counted OR redeemed > stock),
+                            min(sku) FILTER (WHERE redeemed <> counted OR redeemed > stock),
+                            (array_agg(redeemed ORDER BY sku) FILTER (WHERE redeemed <> counted OR redeemed > stock))[1],
+                            (array_agg(counted ORDER BY sku) FILTER (WHERE redeemed <> counted OR redeemed > stock))[1],
+                            COALESCE((array_agg(stock ORDER BY sku) FILTER (WHERE redeemed <> counted OR redeemed > stock))[1]::text, 'unlimited')) END
+    FROM r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._verify(oid, text) IS 'Internal body of verify.';

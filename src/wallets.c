@@ -1,0 +1,1136 @@
+/*
+ * wallets.c: the marketing wallets engine (SPEC section 7): transfers by
+ * double entry, pending holds, posting and voiding, balances at an instant,
+ * wallet debt, and the escrow parts that keep a programme's budget wallet
+ * from being one hot row.
+ *
+ * Balances live in loyalty.wallet_part.  Every change of a part is one
+ * UPDATE that checks the funds in its WHERE clause, so the common debit is
+ * one statement; a debit that finds its part short takes the slow path:
+ * lock the part, book holds that timed out, refill from the wallet's reserve
+ * (part 0, locked after the part: always in that order), then from sibling
+ * parts that can be locked without waiting (SKIP LOCKED: a wait there could
+ * close a cycle).  A transaction keeps using the part it touched first for
+ * each wallet, so one transaction holds one escrow part per wallet and two
+ * bulk loads cannot deadlock on parts.
+ *
+ * Lock order of a transfer: the two wallets' parts by ascending wallet id
+ * (A->B racing B->A cannot deadlock), then a reserve if a refill is needed.
+ */
+#include "wallets.h"
+#include "ledger.h"
+#include "definitions.h"
+
+#include "access/xact.h"
+#include "common/int.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(ly_transfer);
+PG_FUNCTION_INFO_V1(ly_fund_wallet);
+PG_FUNCTION_INFO_V1(ly_post_transfer);
+PG_FUNCTION_INFO_V1(ly_void_transfer);
+PG_FUNCTION_INFO_V1(ly_wallet_balance);
+
+/* ---------------------------------------------------------------------
+ * Wallet definitions, cached per backend
+ *
+ * A wallet's rules change only through set_wallet_rules, which bumps its
+ * programme's definitions_version; the settings cache (settings.c) follows
+ * that version, so a cached wallet is reloaded when it moved.
+ * ------------------------------------------------------------------- */
+
+static HTAB *wallet_cache = NULL;
+
+static LyPlan plan_wallet_load = {
+	"SELECT program_id, name, currency, owner_member, role, escrow_parts, allow_overdraft,"
+	" max_transfer, daily_debit_limit, frozen FROM loyalty.wallet WHERE wallet_id = $1",
+	1, {INT8OID}
+};
+
+static LyWalletRole
+role_from_name(const char *name)
+{
+	if (strcmp(name, "member") == 0)
+		return LY_WALLET_MEMBER;
+	if (strcmp(name, "external") == 0)
+		return LY_WALLET_EXTERNAL;
+	if (strcmp(name, "revenue") == 0)
+		return LY_WALLET_REVENUE;
+	return LY_WALLET_PROGRAM;
+}
+
+static void
+unknown_wallet(int64 wallet_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LY_UNKNOWN_WALLET),
+			 errmsg("wallet " INT64_FORMAT " does not exist", wallet_id),
+			 errhint("Open it with loyalty.open_wallet().")));
+}
+
+/* The wallet's definition, or LY024.  Valid until the next call. */
+const LyWallet *
+ly_wallet_get(int64 wallet_id)
+{
+	LyWallet   *w;
+	LyWallet	loaded;
+	Datum		values[1] = {Int64GetDatum(wallet_id)};
+	bool		found;
+	char	   *text;
+
+	if (wallet_cache != NULL &&
+		(w = hash_search(wallet_cache, &wallet_id, HASH_FIND, NULL)) != NULL &&
+		ly_settings(w->program_id)->definitions_version == w->version)
+		return w;
+
+	if (ly_exec(&plan_wallet_load, values, NULL, 1) != 1)
+		unknown_wallet(wallet_id);
+	memset(&loaded, 0, sizeof(loaded));
+	loaded.wallet_id = wallet_id;
+	loaded.program_id = ly_col_int64(0, 1, 0);
+	text = ly_col_text(0, 2);
+	strlcpy(loaded.name, text, sizeof(loaded.name));
+	text = ly_col_text(0, 3);
+	strlcpy(loaded.currency, text, sizeof(loaded.currency));
+	loaded.owner_member = ly_col_int64(0, 4, 0);
+	loaded.role = role_from_name(ly_col_text(0, 5));
+	loaded.escrow_parts = ly_col_int32(0, 6, 0);
+	loaded.allow_overdraft = ly_col_bool(0, 7, false);
+	loaded.max_transfer = ly_col_int64(0, 8, 0);
+	loaded.daily_debit_limit = ly_col_int64(0, 9, 0);
+	loaded.frozen = ly_col_bool(0, 10, false);
+	/* after the query: ly_settings may run one of its own */
+	loaded.version = ly_settings(loaded.program_id)->definitions_version;
+
+	if (wallet_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(LyWallet);
+		wallet_cache = hash_create("loyalty wallets", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	w = hash_search(wallet_cache, &wallet_id, HASH_ENTER, &found);
+	*w = loaded;
+	return w;
+}
+
+static LyPlan plan_wallet_by_name = {
+	"SELECT wallet_id FROM loyalty.wallet WHERE program_id = $1 AND name = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* The id of the programme's wallet with this name; 0 if none. */
+int64
+ly_wallet_by_name(int64 program_id, const char *name)
+{
+	Datum		values[2] = {Int64GetDatum(program_id), CStringGetTextDatum(name)};
+
+	if (ly_exec(&plan_wallet_by_name, values, NULL, 1) != 1)
+		return 0;
+	return ly_col_int64(0, 1, 0);
+}
+
+static LyPlan plan_member_wallet = {
+	"SELECT wallet_id FROM loyalty.wallet WHERE owner_member = $1 AND currency = $2"
+	" ORDER BY wallet_id LIMIT 1",
+	2, {INT8OID, TEXTOID}
+};
+
+static LyPlan plan_member_wallet_open = {
+	"SELECT loyalty._wallet_create($1, 'member:' || $2 || ':' || $3, $3, $2, 'member', '{}')",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+/* The member's first wallet in `currency`, opened if it has none (cashback). */
+int64
+ly_member_wallet(int64 program_id, int64 member_id, const char *currency)
+{
+	Datum		values[3] = {Int64GetDatum(member_id), CStringGetTextDatum(currency)};
+
+	if (ly_exec(&plan_member_wallet, values, NULL, 1) == 1)
+		return ly_col_int64(0, 1, 0);
+	values[0] = Int64GetDatum(program_id);
+	values[1] = Int64GetDatum(member_id);
+	values[2] = CStringGetTextDatum(currency);
+	ly_exec(&plan_member_wallet_open, values, NULL, 1);
+	return ly_col_int64(0, 1, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Which part a transaction uses
+ * ------------------------------------------------------------------- */
+
+#define STICKY_SLOTS 16
+
+static struct
+{
+	LocalTransactionId lxid;
+	int			n;
+	int64		wallet[STICKY_SLOTS];
+	int32		part[STICKY_SLOTS];
+}			sticky;
+
+static LocalTransactionId
+current_lxid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
+#endif
+}
+
+/*
+ * The part of `w` this transaction debits and credits: the reserve of an
+ * unsplit wallet; else the escrow part it used first in this transaction,
+ * or one picked from `hint` (a member id) or the backend.
+ */
+static int32
+part_for(const LyWallet *w, int64 hint)
+{
+	int32		part;
+
+	if (w->escrow_parts == 0)
+		return 0;
+	if (sticky.lxid != current_lxid())
+	{
+		sticky.lxid = current_lxid();
+		sticky.n = 0;
+	}
+	for (int i = 0; i < sticky.n; i++)
+		if (sticky.wallet[i] == w->wallet_id && sticky.part[i] <= w->escrow_parts)
+			return sticky.part[i];
+	part = 1 + (int32) ((uint64) (hint != 0 ? hint : MyProcPid) % (uint64) w->escrow_parts);
+	if (sticky.n < STICKY_SLOTS)
+	{
+		sticky.wallet[sticky.n] = w->wallet_id;
+		sticky.part[sticky.n] = part;
+		sticky.n++;
+	}
+	return part;
+}
+
+/* ---------------------------------------------------------------------
+ * Parts
+ * ------------------------------------------------------------------- */
+
+/*
+ * Take `amount` now and hold `hold` (one of them is 0) from a part when the
+ * funds and the day's limit allow it; no row: they do not.
+ */
+static LyPlan plan_part_debit = {
+	"UPDATE loyalty.wallet_part SET posted = posted - $3, pending_debits = pending_debits + $4,"
+	" day = CASE WHEN $7 > 0 AND (day IS NULL OR day < $5) THEN $5 ELSE day END,"
+	" day_debited = CASE WHEN $7 = 0 THEN day_debited WHEN day = $5 THEN day_debited + $6"
+	"  WHEN day IS NULL OR day < $5 THEN $6 ELSE day_debited END"
+	" WHERE wallet_id = $1 AND part = $2 AND ($8 OR posted - pending_debits >= $3 + $4)"
+	" AND ($7 = 0 OR CASE WHEN day = $5 THEN day_debited ELSE 0 END + $6 <= $7)"
+	" RETURNING posted",
+	8, {INT8OID, INT4OID, INT8OID, INT8OID, DATEOID, INT8OID, INT8OID, BOOLOID}
+};
+
+static LyPlan plan_part_credit = {
+	"UPDATE loyalty.wallet_part SET posted = posted + $3, pending_credits = pending_credits + $4"
+	" WHERE wallet_id = $1 AND part = $2 RETURNING debt",
+	4, {INT8OID, INT4OID, INT8OID, INT8OID}
+};
+
+static LyPlan plan_part_lock = {
+	"SELECT posted - pending_debits, day, day_debited, pending_debits FROM loyalty.wallet_part"
+	" WHERE wallet_id = $1 AND part = $2 FOR UPDATE",
+	2, {INT8OID, INT4OID}
+};
+
+static LyPlan plan_part_try_lock = {
+	"SELECT posted - pending_debits FROM loyalty.wallet_part"
+	" WHERE wallet_id = $1 AND part = $2 FOR UPDATE SKIP LOCKED",
+	2, {INT8OID, INT4OID}
+};
+
+/* Move money between two parts of one wallet (both locked). */
+static LyPlan plan_part_move = {
+	"UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN part = $3 THEN $4 ELSE -$4 END"
+	" WHERE wallet_id = $1 AND part IN ($2, $3)",
+	4, {INT8OID, INT4OID, INT4OID, INT8OID}
+};
+
+static void
+part_move(const LyWallet *w, int32 from, int32 to, int64 amount)
+{
+	Datum		values[4] = {Int64GetDatum(w->wallet_id), Int32GetDatum(from), Int32GetDatum(to),
+	Int64GetDatum(amount)};
+
+	if (ly_exec(&plan_part_move, values, NULL, 0) != 2)
+		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d or %d", w->wallet_id, from, to);
+}
+
+/* Holds on this part whose pending_timeout has passed: void them (lazily booked). */
+static LyPlan plan_expired_holds = {
+	"SELECT transfer_id FROM loyalty.wallet_transfer"
+	" WHERE debit_wallet = $1 AND was_pending AND state = 'pending' AND debit_part = $2"
+	" AND pending_until <= $3 ORDER BY transfer_id",
+	3, {INT8OID, INT4OID, TIMESTAMPTZOID}
+};
+
+static void transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount,
+						   TimestampTz at, Oid caller, bool check_caller, int64 *posted);
+
+static int
+void_expired_holds(const LyWallet *w, int32 part, TimestampTz at)
+{
+	Datum		values[3] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part), TimestampTzGetDatum(at)};
+	uint64		n = ly_exec(&plan_expired_holds, values, NULL, 0);
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+
+	for (uint64 i = 0; i < n; i++)
+		ids[i] = ly_col_int64(i, 1, 0);
+	for (uint64 i = 0; i < n; i++)
+		transfer_close(ids[i], false, false, 0, at, InvalidOid, false, NULL);
+	return (int) n;
+}
+
+/*
+ * Debit `amount` (or hold it, for a pending transfer) from part `part` of
+ * `w`.  The fast path is one UPDATE; when it finds the part short, lock it,
+ * book timed-out holds, refill it (escrow parts) and try once more.
+ */
+static LyDebitResult
+part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz at,
+		   int64 *available)
+{
+	Datum		values[8];
+	DateADT		day = 0;
+	int64		need;
+	int64		have;
+
+	if (w->daily_debit_limit > 0)
+		day = ly_local_date(ly_settings(w->program_id)->timezone, at);
+	values[0] = Int64GetDatum(w->wallet_id);
+	values[1] = Int32GetDatum(part);
+	values[2] = Int64GetDatum(hold ? 0 : amount);
+	values[3] = Int64GetDatum(hold ? amount : 0);
+	values[4] = DateADTGetDatum(day);
+	values[5] = Int64GetDatum(amount);
+	values[6] = Int64GetDatum(w->daily_debit_limit);
+	values[7] = BoolGetDatum(w->allow_overdraft);
+	if (ly_exec(&plan_part_debit, values, NULL, 0) == 1)
+		return LY_DEBIT_DONE;
+
+	/* slow path: lock the part and see why */
+	if (ly_exec(&plan_part_lock, values, NULL, 1) != 1)
+		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+	have = ly_col_int64(0, 1, 0);
+	if (w->daily_debit_limit > 0 && !ly_col_is_null(0, 2) &&
+		DatumGetDateADT(ly_col_datum(0, 2, &(bool){false})) == day &&
+		ly_col_int64(0, 3, 0) > w->daily_debit_limit - amount)
+	{
+		*available = w->daily_debit_limit - ly_col_int64(0, 3, 0);
+		return LY_DEBIT_DAILY_LIMIT;
+	}
+	if (ly_col_int64(0, 4, 0) > 0 && void_expired_holds(w, part, at) > 0)
+	{
+		if (ly_exec(&plan_part_lock, values, NULL, 1) != 1)
+			elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+		have = ly_col_int64(0, 1, 0);
+	}
+	need = amount - have;
+	if (need > 0 && w->escrow_parts > 0)
+	{
+		Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(0)};
+		int64		reserve;
+
+		/* the reserve: its fair share to this part, at least what is missing */
+		if (ly_exec(&plan_part_lock, lock_values, NULL, 1) == 1 &&
+			(reserve = ly_col_int64(0, 1, 0)) > 0)
+		{
+			int64		take = Min(reserve, Max(need, reserve / (w->escrow_parts + 1)));
+
+			part_move(w, 0, part, take);
+			have += take;
+			need -= take;
+		}
+		/* then siblings that nobody holds right now */
+		for (int32 i = 1; need > 0 && i < w->escrow_parts; i++)
+		{
+			int32		sibling = 1 + (part - 1 + i) % w->escrow_parts;
+			int64		spare;
+
+			lock_values[1] = Int32GetDatum(sibling);
+			if (ly_exec(&plan_part_try_lock, lock_values, NULL, 1) != 1)
+				continue;
+			spare = ly_col_int64(0, 1, 0);
+			if (spare <= 0)
+				continue;
+			spare = Min(spare, need);
+			part_move(w, sibling, part, spare);
+			have += spare;
+			need -= spare;
+		}
+	}
+	*available = have;
+	if (need > 0)
+		return LY_DEBIT_SHORT;
+	if (ly_exec(&plan_part_debit, values, NULL, 0) != 1)
+		elog(ERROR, "wallet " INT64_FORMAT " part %d: debit failed after its refill", w->wallet_id, part);
+	return LY_DEBIT_DONE;
+}
+
+/* Credit (or, pending, announce) `amount` to a part; returns the wallet's debt. */
+static int64
+part_credit(const LyWallet *w, int32 part, int64 amount, bool pending)
+{
+	Datum		values[4] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part),
+		Int64GetDatum(pending ? 0 : amount), Int64GetDatum(pending ? amount : 0)};
+
+	if (ly_exec(&plan_part_credit, values, NULL, 1) != 1)
+		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+	return ly_col_int64(0, 1, 0);
+}
+
+static void
+raise_short(const LyWallet *w, LyDebitResult result, int64 amount, int64 available)
+{
+	if (result == LY_DEBIT_DAILY_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_DAILY_LIMIT),
+				 errmsg("wallet " INT64_FORMAT " (\"%s\") would exceed its daily debit limit of " INT64_FORMAT,
+						w->wallet_id, w->name, w->daily_debit_limit),
+				 errdetail("It may still debit " INT64_FORMAT " %s today; this transfer asks " INT64_FORMAT ".",
+						   Max(available, 0), w->currency, amount),
+				 errhint("Days are the programme's time zone days.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
+			 errmsg("insufficient funds: wallet " INT64_FORMAT " (\"%s\") has " INT64_FORMAT " %s available, "
+					INT64_FORMAT " requested",
+					w->wallet_id, w->name, Max(available, 0), w->currency, amount),
+			 w->escrow_parts > 0 ?
+			 errdetail("The wallet is split into %d escrow parts; money held by transactions in progress is not counted.",
+					   w->escrow_parts) : 0));
+}
+
+/* ---------------------------------------------------------------------
+ * Entries, transfers, debt
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_entries = {
+	"INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)"
+	" VALUES ($1, $5, $6, $3, -$7), ($2, $5, $6, $4, $7)",
+	7, {INT8OID, INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID}
+};
+
+static void
+entries_post(const LyWallet *debit, int32 debit_part, const LyWallet *credit, int32 credit_part,
+			 int64 transfer_id, int64 amount, TimestampTz at)
+{
+	Datum		values[7] = {Int64GetDatum(debit->wallet_id), Int64GetDatum(credit->wallet_id),
+		Int32GetDatum(debit_part), Int32GetDatum(credit_part), TimestampTzGetDatum(at),
+	Int64GetDatum(transfer_id), Int64GetDatum(amount)};
+
+	ly_exec(&plan_entries, values, NULL, 0);
+}
+
+#define TRANSFER_INSERT_COLUMNS \
+	"INSERT INTO loyalty.wallet_transfer (program_id, ref, kind, debit_wallet, credit_wallet," \
+	" debit_part, credit_part, amount, state, was_pending, pending_until, posted_amount, at)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN 'pending' ELSE 'posted' END, $9, $10," \
+	" CASE WHEN $9 THEN NULL ELSE $8 END, $11)"
+#define TRANSFER_INSERT_TYPES \
+	{INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, BOOLOID, \
+	TIMESTAMPTZOID, TIMESTAMPTZOID}
+
+static LyPlan plan_transfer_insert = {
+	TRANSFER_INSERT_COLUMNS " RETURNING transfer_id", 11, TRANSFER_INSERT_TYPES
+};
+
+/* The API's insert: a ref already taken returns no row (a replay). */
+static LyPlan plan_transfer_insert_keyed = {
+	TRANSFER_INSERT_COLUMNS " ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id",
+	11, TRANSFER_INSERT_TYPES
+};
+
+typedef struct TransferRequest
+{
+	const LyWallet *debit;
+	const LyWallet *credit;
+	int32		debit_part;
+	int32		credit_part;
+	int64		amount;
+	const char *ref;
+	const char *kind;
+	bool		pending;
+	bool		has_until;
+	TimestampTz pending_until;
+	TimestampTz at;
+} TransferRequest;
+
+/* Insert the transfer row; 0 if `keyed` and its ref is taken. */
+static int64
+transfer_insert(const TransferRequest *r, bool keyed)
+{
+	Datum		values[11];
+	char		nulls[11];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(r->debit->program_id);
+	values[1] = CStringGetTextDatum(r->ref);
+	values[2] = CStringGetTextDatum(r->kind);
+	values[3] = Int64GetDatum(r->debit->wallet_id);
+	values[4] = Int64GetDatum(r->credit->wallet_id);
+	values[5] = Int32GetDatum(r->debit_part);
+	values[6] = Int32GetDatum(r->credit_part);
+	values[7] = Int64GetDatum(r->amount);
+	values[8] = BoolGetDatum(r->pending);
+	values[9] = TimestampTzGetDatum(r->pending_until);
+	nulls[9] = r->has_until ? ' ' : 'n';
+	values[10] = TimestampTzGetDatum(r->at);
+	if (ly_exec(keyed ? &plan_transfer_insert_keyed : &plan_transfer_insert, values, nulls, 1) != 1)
+		return 0;
+	return ly_col_int64(0, 1, 0);
+}
+
+static void settle_debt(const LyWallet *w, int64 credit_transfer, TimestampTz at);
+
+/*
+ * Move money inside the extension: debit first (so a short budget writes
+ * nothing), then the transfer, the credit and the entries.
+ */
+int64
+ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64 amount, const char *ref,
+			   const char *kind, int64 hint, TimestampTz at, LyDebitResult *result)
+{
+	TransferRequest r;
+	int64		available;
+	int64		transfer_id;
+
+	memset(&r, 0, sizeof(r));
+	r.debit = debit;
+	r.credit = credit;
+	r.debit_part = part_for(debit, hint);
+	r.credit_part = part_for(credit, hint);
+	r.amount = amount;
+	r.ref = ref;
+	r.kind = kind;
+	r.at = at;
+	*result = part_debit(debit, r.debit_part, amount, false, at, &available);
+	if (*result != LY_DEBIT_DONE)
+		return 0;
+	transfer_id = transfer_insert(&r, false);
+	if (part_credit(credit, r.credit_part, amount, false) > 0)
+	{
+		entries_post(debit, r.debit_part, credit, r.credit_part, transfer_id, amount, at);
+		settle_debt(credit, transfer_id, at);
+	}
+	else
+		entries_post(debit, r.debit_part, credit, r.credit_part, transfer_id, amount, at);
+	return transfer_id;
+}
+
+static LyPlan plan_available = {
+	"SELECT posted - pending_debits FROM loyalty.wallet_part WHERE wallet_id = $1 AND part = 0",
+	1, {INT8OID}
+};
+
+/* What an unsplit wallet (a member's) may pay now, before timed-out holds are booked. */
+int64
+ly_wallet_available(const LyWallet *w, TimestampTz at)
+{
+	Datum		values[1] = {Int64GetDatum(w->wallet_id)};
+
+	if (w->escrow_parts > 0)
+		elog(ERROR, "ly_wallet_available: wallet " INT64_FORMAT " is split", w->wallet_id);
+	if (ly_exec(&plan_available, values, NULL, 1) != 1)
+		unknown_wallet(w->wallet_id);
+	return ly_col_int64(0, 1, 0);
+}
+
+static LyPlan plan_debt_add = {
+	"WITH d AS (INSERT INTO loyalty.wallet_debt (wallet_id, creditor, amount, since)"
+	"  VALUES ($1, $2, $3, $4) ON CONFLICT (wallet_id, creditor)"
+	"  DO UPDATE SET amount = wallet_debt.amount + EXCLUDED.amount)"
+	" UPDATE loyalty.wallet_part SET debt = debt + $3 WHERE wallet_id = $1 AND part = 0",
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
+/* Record that member wallet `w` owes `creditor` `amount` (its part 0 is locked). */
+void
+ly_wallet_add_debt(const LyWallet *w, const LyWallet *creditor, int64 amount, TimestampTz at)
+{
+	Datum		values[4] = {Int64GetDatum(w->wallet_id), Int64GetDatum(creditor->wallet_id),
+	Int64GetDatum(amount), TimestampTzGetDatum(at)};
+
+	ly_exec(&plan_debt_add, values, NULL, 0);
+}
+
+static LyPlan plan_debts = {
+	"SELECT creditor, amount FROM loyalty.wallet_debt WHERE wallet_id = $1 AND amount > 0"
+	" ORDER BY since, creditor",
+	1, {INT8OID}
+};
+
+static LyPlan plan_debt_paid = {
+	"WITH d AS (UPDATE loyalty.wallet_debt SET amount = amount - $3 WHERE wallet_id = $1 AND creditor = $2)"
+	" UPDATE loyalty.wallet_part SET debt = debt - $3 WHERE wallet_id = $1 AND part = 0",
+	3, {INT8OID, INT8OID, INT8OID}
+};
+
+/*
+ * A credit reached a wallet in debt: pay its creditors first, oldest debt
+ * first, out of what it now has available.
+ */
+static void
+settle_debt(const LyWallet *w, int64 credit_transfer, TimestampTz at)
+{
+	Datum		values[3] = {Int64GetDatum(w->wallet_id)};
+	uint64		n = ly_exec(&plan_debts, values, NULL, 0);
+	int64	   *creditors = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *owed = palloc(sizeof(int64) * Max(n, 1));
+	LyWallet	self = *w;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		creditors[i] = ly_col_int64(i, 1, 0);
+		owed[i] = ly_col_int64(i, 2, 0);
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64		pay = Min(owed[i], ly_wallet_available(&self, at));
+		LyWallet	creditor;
+		LyDebitResult result;
+
+		if (pay <= 0)
+			break;
+		creditor = *ly_wallet_get(creditors[i]);
+		if (ly_wallet_move(&self, &creditor, pay,
+						   psprintf("debt:" INT64_FORMAT ":" INT64_FORMAT, credit_transfer, creditors[i]),
+						   "debt_repayment", self.owner_member, at, &result) == 0)
+			break;
+		values[1] = Int64GetDatum(creditors[i]);
+		values[2] = Int64GetDatum(pay);
+		ly_exec(&plan_debt_paid, values, NULL, 0);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Privileges and rules of the API
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_grants = {
+	"SELECT role_name FROM loyalty.wallet_grant WHERE wallet_id = $1 AND privilege = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/*
+ * May `caller` debit (or credit, or view) wallet `w`?  Administrators may
+ * everything; loyalty_app may debit and credit members' wallets and credit
+ * revenue wallets (checkout); anything else needs a grant_wallet grant.
+ */
+static void
+require_wallet_privilege(Oid caller, const LyWallet *w, const char *privilege)
+{
+	Oid			app;
+	Oid			admin = get_role_oid("loyalty_admin", true);
+	uint64		n;
+	Datum		values[2];
+
+	if (superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin)))
+		return;
+	app = get_role_oid("loyalty_app", true);
+	if (OidIsValid(app) && has_privs_of_role(caller, app) &&
+		(w->role == LY_WALLET_MEMBER || (w->role == LY_WALLET_REVENUE && strcmp(privilege, "credit") == 0)))
+		return;
+	values[0] = Int64GetDatum(w->wallet_id);
+	values[1] = CStringGetTextDatum(privilege);
+	n = ly_exec(&plan_grants, values, NULL, 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *role = ly_col_text(i, 1);
+		Oid			grantee = get_role_oid(role, true);
+
+		if (OidIsValid(grantee) && has_privs_of_role(caller, grantee))
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s wallet " INT64_FORMAT " (\"%s\")", privilege, w->wallet_id, w->name),
+			 errhint("An administrator can allow it with loyalty.grant_wallet().")));
+}
+
+static void
+require_not_frozen(const LyWallet *w)
+{
+	if (w->frozen)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_WALLET_FROZEN),
+				 errmsg("wallet " INT64_FORMAT " (\"%s\") is frozen", w->wallet_id, w->name),
+				 errhint("An administrator can unfreeze it with loyalty.set_wallet_rules(wallet, '{\"frozen\": false}').")));
+}
+
+/* Two wallets one transfer may join: distinct, one programme, one currency. */
+static void
+require_compatible(const LyWallet *debit, const LyWallet *credit)
+{
+	if (debit->wallet_id == credit->wallet_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transfer needs two different wallets, got wallet " INT64_FORMAT " twice",
+						debit->wallet_id)));
+	if (debit->program_id != credit->program_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CROSS_PROGRAM),
+				 errmsg("wallets " INT64_FORMAT " and " INT64_FORMAT " belong to different programmes",
+						debit->wallet_id, credit->wallet_id)));
+	if (strcmp(debit->currency, credit->currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CURRENCY_MISMATCH),
+				 errmsg("currency mismatch: wallet " INT64_FORMAT " holds %s, wallet " INT64_FORMAT " holds %s",
+						debit->wallet_id, debit->currency, credit->wallet_id, credit->currency),
+				 errhint("A transfer moves one currency; convert outside loyalty.")));
+}
+
+static LyPlan plan_transfer_by_ref = {
+	"SELECT transfer_id, debit_wallet, credit_wallet, amount, kind, was_pending"
+	" FROM loyalty.wallet_transfer WHERE program_id = $1 AND ref = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* A ref already used: the first transfer's id if it is the same transfer, else LY005. */
+static int64
+transfer_replay(const TransferRequest *r)
+{
+	Datum		values[2] = {Int64GetDatum(r->debit->program_id), CStringGetTextDatum(r->ref)};
+	const char *field = NULL;
+	char	   *first = NULL;
+	char	   *given = NULL;
+	int64		id;
+
+	if (ly_exec(&plan_transfer_by_ref, values, NULL, 1) != 1)
+		elog(ERROR, "transfer \"%s\" vanished", r->ref);
+	id = ly_col_int64(0, 1, 0);
+	if (ly_col_int64(0, 4, 0) != r->amount)
+	{
+		field = "amount";
+		first = psprintf(INT64_FORMAT, ly_col_int64(0, 4, 0));
+		given = psprintf(INT64_FORMAT, r->amount);
+	}
+	else if (ly_col_int64(0, 2, 0) != r->debit->wallet_id)
+	{
+		field = "debit wallet";
+		first = psprintf(INT64_FORMAT, ly_col_int64(0, 2, 0));
+		given = psprintf(INT64_FORMAT, r->debit->wallet_id);
+	}
+	else if (ly_col_int64(0, 3, 0) != r->credit->wallet_id)
+	{
+		field = "credit wallet";
+		first = psprintf(INT64_FORMAT, ly_col_int64(0, 3, 0));
+		given = psprintf(INT64_FORMAT, r->credit->wallet_id);
+	}
+	else if (strcmp(ly_col_text(0, 5), r->kind) != 0)
+	{
+		field = "kind";
+		first = ly_col_text(0, 5);
+		given = pstrdup(r->kind);
+	}
+	else if (ly_col_bool(0, 6, false) != r->pending)
+	{
+		field = "pending";
+		first = ly_col_bool(0, 6, false) ? "true" : "false";
+		given = r->pending ? "true" : "false";
+	}
+	if (field)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
+				 errmsg("transfer ref \"%s\" was already used with a different %s", r->ref, field),
+				 errdetail("Transfer " INT64_FORMAT " has %s %s; this call has %s.", id, field, first, given),
+				 errhint("Use a new ref for a new transfer.")));
+	return id;
+}
+
+/*
+ * The API's transfer: the row first (a replay stops there, touching no
+ * wallet), then both parts in wallet id order, then the entries.
+ */
+static int64
+transfer_api(TransferRequest *r, int64 hint)
+{
+	int64		transfer_id;
+	bool		debit_first = r->debit->wallet_id < r->credit->wallet_id;
+	int64		debt = 0;
+	int64		available = 0;
+	LyDebitResult result = LY_DEBIT_DONE;
+
+	r->debit_part = part_for(r->debit, hint);
+	if (r->credit_part < 0)
+		r->credit_part = part_for(r->credit, hint);
+	transfer_id = transfer_insert(r, true);
+	if (transfer_id == 0)
+		return transfer_replay(r);
+	if (debit_first)
+		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, &available);
+	if (result == LY_DEBIT_DONE)
+		debt = part_credit(r->credit, r->credit_part, r->amount, r->pending);
+	if (!debit_first && result == LY_DEBIT_DONE)
+		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, &available);
+	if (result != LY_DEBIT_DONE)
+		raise_short(r->debit, result, r->amount, available);
+	if (!r->pending)
+	{
+		entries_post(r->debit, r->debit_part, r->credit, r->credit_part, transfer_id, r->amount, r->at);
+		if (debt > 0)
+			settle_debt(r->credit, transfer_id, r->at);
+	}
+	return transfer_id;
+}
+
+static const LyWallet *
+wallet_arg(FunctionCallInfo fcinfo, int argno, const char *argname, LyWallet *copy)
+{
+	*copy = *ly_wallet_get(PG_GETARG_INT64(argno));
+	return copy;
+}
+
+/* ---------------------------------------------------------------------
+ * transfer(debit_wallet, credit_wallet, amount, ref, kind, pending, pending_timeout, at)
+ * ------------------------------------------------------------------- */
+Datum
+ly_transfer(PG_FUNCTION_ARGS)
+{
+	int64		amount;
+	char	   *ref;
+	char	   *kind;
+	bool		pending;
+	TimestampTz at;
+	LyCall		call;
+	LyWallet	debit;
+	LyWallet	credit;
+	TransferRequest r;
+	int64		id;
+
+	ly_require_not_null(fcinfo, 0, "debit_wallet");
+	ly_require_not_null(fcinfo, 1, "credit_wallet");
+	amount = ly_arg_positive(fcinfo, 2, "amount");
+	ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
+	kind = text_to_cstring(ly_arg_text_nonempty(fcinfo, 4, "kind"));
+	ly_require_not_null(fcinfo, 5, "pending");
+	pending = PG_GETARG_BOOL(5);
+	at = ly_arg_instant(fcinfo, 7, "at");
+
+	memset(&r, 0, sizeof(r));
+	if (!PG_ARGISNULL(6))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(6);
+		Interval	zero = {0};
+
+		if (!pending)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pending_timeout is for pending transfers"),
+					 errhint("Pass pending => true, or no timeout.")));
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(timeout),
+											  IntervalPGetDatum(&zero))) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pending_timeout must be positive, got %s",
+							DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(timeout))))));
+		r.has_until = true;
+		r.pending_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																  TimestampTzGetDatum(at),
+																  IntervalPGetDatum(timeout)));
+		if (!IS_VALID_TIMESTAMP(r.pending_until) || TIMESTAMP_NOT_FINITE(r.pending_until))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("pending_timeout reaches past the last valid timestamp")));
+	}
+
+	ly_enter(&call);
+	wallet_arg(fcinfo, 0, "debit_wallet", &debit);
+	wallet_arg(fcinfo, 1, "credit_wallet", &credit);
+	require_compatible(&debit, &credit);
+	require_wallet_privilege(call.caller, &debit, "debit");
+	require_wallet_privilege(call.caller, &credit, "credit");
+	require_not_frozen(&debit);
+	require_not_frozen(&credit);
+	if (debit.max_transfer > 0 && amount > debit.max_transfer)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_MAX_TRANSFER),
+				 errmsg("transfer of " INT64_FORMAT " %s exceeds the max_transfer of wallet " INT64_FORMAT
+						" (\"%s\"): " INT64_FORMAT,
+						amount, debit.currency, debit.wallet_id, debit.name, debit.max_transfer)));
+	r.debit = &debit;
+	r.credit = &credit;
+	r.credit_part = -1;
+	r.amount = amount;
+	r.ref = ref;
+	r.kind = kind;
+	r.pending = pending;
+	r.at = at;
+	id = transfer_api(&r, debit.owner_member ? debit.owner_member : credit.owner_member);
+	ly_leave(&call);
+	PG_RETURN_INT64(id);
+}
+
+/* ---------------------------------------------------------------------
+ * fund_wallet(wallet, amount, ref, at): from the programme's external account
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_external_wallet = {
+	"SELECT loyalty._wallet_system($1, $2, 'external')",
+	2, {INT8OID, TEXTOID}
+};
+
+Datum
+ly_fund_wallet(PG_FUNCTION_ARGS)
+{
+	int64		amount;
+	char	   *ref;
+	TimestampTz at;
+	LyCall		call;
+	LyWallet	target;
+	LyWallet	external;
+	TransferRequest r;
+	Datum		values[2];
+	int64		id;
+
+	ly_require_not_null(fcinfo, 0, "wallet");
+	amount = ly_arg_positive(fcinfo, 1, "amount");
+	ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "ref"));
+	at = ly_arg_instant(fcinfo, 3, "at");
+
+	ly_enter(&call);
+	ly_require_admin(call.caller, "fund_wallet");
+	wallet_arg(fcinfo, 0, "wallet", &target);
+	if (target.role == LY_WALLET_EXTERNAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wallet " INT64_FORMAT " is the programme's external account: it cannot fund itself",
+						target.wallet_id)));
+	require_not_frozen(&target);
+	values[0] = Int64GetDatum(target.program_id);
+	values[1] = CStringGetTextDatum(target.currency);
+	ly_exec(&plan_external_wallet, values, NULL, 1);
+	external = *ly_wallet_get(ly_col_int64(0, 1, 0));
+
+	memset(&r, 0, sizeof(r));
+	r.debit = &external;
+	r.credit = &target;
+	r.credit_part = 0;			/* funding fills the reserve */
+	r.amount = amount;
+	r.ref = ref;
+	r.kind = "fund";
+	r.at = at;
+	id = transfer_api(&r, 0);
+	ly_leave(&call);
+	PG_RETURN_INT64(id);
+}
+
+/* ---------------------------------------------------------------------
+ * post_transfer / void_transfer
+ * ------------------------------------------------------------------- */
+
+static LyPlan plan_transfer_lock = {
+	"SELECT debit_wallet, credit_wallet, debit_part, credit_part, amount, state, pending_until, at"
+	" FROM loyalty.wallet_transfer WHERE transfer_id = $1 FOR UPDATE",
+	1, {INT8OID}
+};
+
+static LyPlan plan_hold_release_debit = {
+	"UPDATE loyalty.wallet_part SET pending_debits = pending_debits - $3, posted = posted - $4"
+	" WHERE wallet_id = $1 AND part = $2",
+	4, {INT8OID, INT4OID, INT8OID, INT8OID}
+};
+
+static LyPlan plan_hold_release_credit = {
+	"UPDATE loyalty.wallet_part SET pending_credits = pending_credits - $3, posted = posted + $4"
+	" WHERE wallet_id = $1 AND part = $2 RETURNING debt",
+	4, {INT8OID, INT4OID, INT8OID, INT8OID}
+};
+
+static LyPlan plan_transfer_closed = {
+	"UPDATE loyalty.wallet_transfer SET state = $2, posted_amount = $3, closed_at = $4"
+	" WHERE transfer_id = $1",
+	4, {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID}
+};
+
+/*
+ * Close pending transfer `transfer_id`: post `amount` of it (all when
+ * !has_amount) or void it, releasing its holds.  With check_caller, the
+ * caller needs the debit privilege and the transfer must not have timed out.
+ */
+static void
+transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, TimestampTz at,
+			   Oid caller, bool check_caller, int64 *posted)
+{
+	Datum		values[4] = {Int64GetDatum(transfer_id)};
+	LyWallet	debit;
+	LyWallet	credit;
+	int32		debit_part;
+	int32		credit_part;
+	int64		held;
+	char	   *state;
+	bool		has_until;
+	TimestampTz until;
+	TimestampTz created;
+	int64		moved;
+	int64		debt = 0;
+
+	if (ly_exec(&plan_transfer_lock, values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN_TRANSFER),
+				 errmsg("transfer " INT64_FORMAT " does not exist", transfer_id)));
+	debit.wallet_id = ly_col_int64(0, 1, 0);
+	credit.wallet_id = ly_col_int64(0, 2, 0);
+	debit_part = ly_col_int32(0, 3, 0);
+	credit_part = ly_col_int32(0, 4, 0);
+	held = ly_col_int64(0, 5, 0);
+	state = ly_col_text(0, 6);
+	has_until = !ly_col_is_null(0, 7);
+	until = ly_col_timestamptz(0, 7, 0);
+	created = ly_col_timestamptz(0, 8, 0);
+	debit = *ly_wallet_get(debit.wallet_id);
+	credit = *ly_wallet_get(credit.wallet_id);
+
+	if (check_caller)
+		require_wallet_privilege(caller, &debit, "debit");
+	if (strcmp(state, "pending") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRANSFER_NOT_PENDING),
+				 errmsg("transfer " INT64_FORMAT " is %s, not pending", transfer_id, state),
+				 errhint("A pending transfer is closed once: by one post_transfer or void_transfer.")));
+	if (check_caller && at < created)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transfer " INT64_FORMAT " cannot be closed at %s, before it was made (%s)",
+						transfer_id, timestamptz_to_str(at), timestamptz_to_str(created))));
+	if (check_caller && post && has_until && until <= at)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRANSFER_NOT_PENDING),
+				 errmsg("transfer " INT64_FORMAT " timed out at %s: it no longer holds funds",
+						transfer_id, timestamptz_to_str(until)),
+				 errhint("Make a new transfer.")));
+	moved = post ? (has_amount ? amount : held) : 0;
+	if (post && moved > held)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_TRANSFER_NOT_PENDING),
+				 errmsg("cannot post " INT64_FORMAT " of transfer " INT64_FORMAT ": it holds " INT64_FORMAT,
+						moved, transfer_id, held),
+				 errhint("Post at most what is held; the rest is released.")));
+
+	/* both parts in wallet id order, as transfers lock them */
+	for (int side = 0; side < 2; side++)
+	{
+		bool		do_debit = (side == 0) == (debit.wallet_id < credit.wallet_id);
+
+		values[0] = Int64GetDatum(do_debit ? debit.wallet_id : credit.wallet_id);
+		values[1] = Int32GetDatum(do_debit ? debit_part : credit_part);
+		values[2] = Int64GetDatum(held);
+		values[3] = Int64GetDatum(moved);
+		if (do_debit)
+			ly_exec(&plan_hold_release_debit, values, NULL, 0);
+		else if (ly_exec(&plan_hold_release_credit, values, NULL, 1) == 1)
+			debt = ly_col_int64(0, 1, 0);
+	}
+	values[0] = Int64GetDatum(transfer_id);
+	values[1] = CStringGetTextDatum(post ? "posted" : "voided");
+	values[2] = Int64GetDatum(moved);
+	values[3] = TimestampTzGetDatum(!post && has_until && until < at ? until : at);
+	ly_exec(&plan_transfer_closed, values, NULL, 0);
+	if (moved > 0)
+	{
+		entries_post(&debit, debit_part, &credit, credit_part, transfer_id, moved, at);
+		if (debt > 0)
+			settle_debt(&credit, transfer_id, at);
+	}
+	if (posted)
+		*posted = moved;
+}
+
+Datum
+ly_post_transfer(PG_FUNCTION_ARGS)
+{
+	int64		transfer_id;
+	bool		has_amount = !PG_ARGISNULL(1);
+	int64		amount = 0;
+	TimestampTz at;
+	LyCall		call;
+	int64		posted;
+
+	ly_require_not_null(fcinfo, 0, "transfer_id");
+	transfer_id = PG_GETARG_INT64(0);
+	if (has_amount)
+		amount = ly_arg_positive(fcinfo, 1, "amount");
+	at = ly_arg_instant(fcinfo, 2, "at");
+	ly_enter(&call);
+	transfer_close(transfer_id, true, has_amount, amount, at, call.caller, true, &posted);
+	ly_leave(&call);
+	PG_RETURN_INT64(posted);
+}
+
+Datum
+ly_void_transfer(PG_FUNCTION_ARGS)
+{
+	int64		transfer_id;
+	TimestampTz at;
+	LyCall		call;
+
+	ly_require_not_null(fcinfo, 0, "transfer_id");
+	transfer_id = PG_GETARG_INT64(0);
+	at = ly_arg_instant(fcinfo, 1, "at");
+	ly_enter(&call);
+	transfer_close(transfer_id, false, false, 0, at, call.caller, true, NULL);
+	ly_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * wallet_balance(wallet, at)
+ * ------------------------------------------------------------------- */
+
+/*
+ * Posted at `at`: the parts' sum less entries after `at`.  Holds at `at`:
+ * pending transfers made by then, not closed by then, not timed out.
+ */
+static LyPlan plan_wallet_balance = {
+	"SELECT ((SELECT sum(posted) FROM loyalty.wallet_part WHERE wallet_id = $1)"
+	"  - COALESCE((SELECT sum(amount) FROM loyalty.wallet_entry WHERE wallet_id = $1 AND at > $2), 0))::int8,"
+	" COALESCE((SELECT sum(amount) FROM loyalty.wallet_transfer WHERE debit_wallet = $1 AND was_pending"
+	"  AND at <= $2 AND (closed_at IS NULL OR closed_at > $2) AND (pending_until IS NULL OR pending_until > $2)), 0)::int8,"
+	" COALESCE((SELECT sum(amount) FROM loyalty.wallet_transfer WHERE credit_wallet = $1 AND was_pending"
+	"  AND at <= $2 AND (closed_at IS NULL OR closed_at > $2) AND (pending_until IS NULL OR pending_until > $2)), 0)::int8",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+Datum
+ly_wallet_balance(PG_FUNCTION_ARGS)
+{
+	TimestampTz at;
+	LyCall		call;
+	LyWallet	w;
+	TupleDesc	desc;
+	Datum		result[4];
+	bool		nulls[4] = {false, false, false, false};
+	Datum		values[2];
+
+	ly_require_not_null(fcinfo, 0, "wallet");
+	at = ly_arg_instant(fcinfo, 1, "at");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "wallet_balance must return a row");
+	desc = BlessTupleDesc(desc);
+	ly_enter_read(&call);
+	wallet_arg(fcinfo, 0, "wallet", &w);
+	require_wallet_privilege(call.caller, &w, "view");
+	values[0] = Int64GetDatum(w.wallet_id);
+	values[1] = TimestampTzGetDatum(at);
+	ly_exec(&plan_wallet_balance, values, NULL, 1);
+	result[0] = Int64GetDatum(ly_col_int64(0, 1, 0));
+	result[1] = Int64GetDatum(ly_col_int64(0, 2, 0));
+	result[2] = Int64GetDatum(ly_col_int64(0, 3, 0));
+	result[3] = Int64GetDatum(ly_col_int64(0, 1, 0) - ly_col_int64(0, 2, 0));
+	ly_leave(&call);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, result, nulls)));
+}
