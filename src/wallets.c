@@ -279,7 +279,7 @@ static LyPlan plan_expired_holds = {
 	3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 };
 
-static void transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount,
+static bool transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount,
 						   TimestampTz at, Oid caller, bool check_caller, int64 *posted);
 
 static int
@@ -288,12 +288,15 @@ void_expired_holds(const LyWallet *w, int32 part, TimestampTz at)
 	Datum		values[3] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part), TimestampTzGetDatum(at)};
 	uint64		n = ly_exec(&plan_expired_holds, values, NULL, 0);
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	int			voided = 0;
 
 	for (uint64 i = 0; i < n; i++)
 		ids[i] = ly_col_int64(i, 1, 0);
+
 	for (uint64 i = 0; i < n; i++)
-		transfer_close(ids[i], false, false, 0, at, InvalidOid, false, NULL);
-	return (int) n;
+		if (transfer_close(ids[i], false, false, 0, at, InvalidOid, false, NULL))
+			voided++;
+	return voided;
 }
 
 /*
@@ -933,11 +936,18 @@ ly_fund_wallet(PG_FUNCTION_ARGS)
  * post_transfer / void_transfer
  * ------------------------------------------------------------------- */
 
-static LyPlan plan_transfer_lock = {
-	"SELECT debit_wallet, credit_wallet, debit_part, credit_part, amount, state, pending_until, at"
-	" FROM loyalty.wallet_transfer WHERE transfer_id = $1 FOR UPDATE",
-	1, {INT8OID}
-};
+#define TRANSFER_LOCK_SQL \
+	"SELECT debit_wallet, credit_wallet, debit_part, credit_part, amount, state, pending_until, at" \
+	" FROM loyalty.wallet_transfer WHERE transfer_id = $1 FOR UPDATE"
+
+static LyPlan plan_transfer_lock = {TRANSFER_LOCK_SQL, 1, {INT8OID}};
+
+/*
+ * Lazy voiding holds a part lock already: a hold that someone is posting or
+ * voiding right now (they lock the transfer, then this part) is skipped,
+ * not waited for.
+ */
+static LyPlan plan_transfer_try_lock = {TRANSFER_LOCK_SQL " SKIP LOCKED", 1, {INT8OID}};
 
 static LyPlan plan_hold_release_debit = {
 	"UPDATE loyalty.wallet_part SET pending_debits = pending_debits - $3, posted = posted - $4"
@@ -959,10 +969,12 @@ static LyPlan plan_transfer_closed = {
 
 /*
  * Close pending transfer `transfer_id`: post `amount` of it (all when
- * !has_amount) or void it, releasing its holds.  With check_caller, the
- * caller needs the debit privilege and the transfer must not have timed out.
+ * !has_amount) or void it, releasing its holds.  With check_caller (the
+ * API), the caller needs the debit privilege and a post must come before
+ * the timeout; without, a timed-out hold is voided lazily: skipped (false)
+ * if another transaction holds it or closed it meanwhile.
  */
-static void
+static bool
 transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, TimestampTz at,
 			   Oid caller, bool check_caller, int64 *posted)
 {
@@ -979,10 +991,14 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 	int64		moved;
 	int64		debt = 0;
 
-	if (ly_exec(&plan_transfer_lock, values, NULL, 1) != 1)
+	if (ly_exec(check_caller ? &plan_transfer_lock : &plan_transfer_try_lock, values, NULL, 1) != 1)
+	{
+		if (!check_caller)
+			return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_UNKNOWN_TRANSFER),
 				 errmsg("transfer " INT64_FORMAT " does not exist", transfer_id)));
+	}
 	debit.wallet_id = ly_col_int64(0, 1, 0);
 	credit.wallet_id = ly_col_int64(0, 2, 0);
 	debit_part = ly_col_int32(0, 3, 0);
@@ -997,6 +1013,8 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 
 	if (check_caller)
 		require_wallet_privilege(caller, &debit, "debit");
+	else if (strcmp(state, "pending") != 0)
+		return false;
 	if (strcmp(state, "pending") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_TRANSFER_NOT_PENDING),
@@ -1048,6 +1066,7 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 	}
 	if (posted)
 		*posted = moved;
+	return true;
 }
 
 Datum
