@@ -37,6 +37,8 @@ CREATE FUNCTION pg_temp.bad(rule text) RETURNS text LANGUAGE sql AS $$
 $$;
 
 SELECT loyalty.create_program('rules_def', 'Rules: definitions', 'CNY', '{"member_ids": "application"}') > 0 AS created;
+-- cashback rules name a programme wallet that exists
+SELECT loyalty.open_wallet('rules_def', 'cash', 'CNY') > 0 AS cash_wallet;
 
 -- 1. define_earn_rule: bad input ---------------------------------------------
 SELECT pg_temp.defs('rules_def') AS before \gset
@@ -100,6 +102,8 @@ SELECT t.test, t.name, pg_temp.bad(t.rule) AS result FROM (VALUES
   (53, 'cashback no from_wallet',  '{"on":"order","cashback_percent":2}'),
   (54, 'cashback from_wallet ""',  '{"on":"order","cashback_percent":2,"from_wallet":""}'),
   (55, 'cashback from_wallet 7',   '{"on":"order","cashback_percent":2,"from_wallet":7}'),
+  (56, 'cashback unknown wallet',  '{"on":"order","cashback_percent":2,"from_wallet":"nope"}'),
+  (57, 'cashback max_times',       '{"on":"order","cashback_percent":2,"from_wallet":"cash","max_times":1}'),
   -- lines named
   (58, 'skus empty',               '{"on":"order","per_amount":100,"points":1,"skus":[]}'),
   (59, 'skus a string',            '{"on":"order","per_amount":100,"points":1,"skus":"A1"}'),
@@ -176,6 +180,7 @@ WHERE p.code = 'rules_def' AND e.code <> 'r1' ORDER BY e.code;
 -- Base rate: 10 points per 100.00, exact, rounded down once.
 SELECT loyalty.create_program('rules_base', 'Rules: base rate', 'CNY', '{"member_ids": "application"}') > 0 AS created;
 SELECT loyalty.enroll('rules_base', '77001', '2026-01-01') AS m77001;
+SELECT loyalty.open_wallet('rules_base', 'cash', 'CNY') > 0 AS cash_wallet;
 SELECT loyalty.define_earn_rule('rules_base', 'b10', '{"on":"order","per_amount":10000,"points":10}') > 0 AS b10;
 SELECT a.amount, loyalty.quote_points(77001, a.amount, NULL, '2026-03-01') AS points
 FROM (VALUES (12345), (0), (999), (1000), (9999), (10000), (9223372036854775807)) AS a(amount);

@@ -51,6 +51,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.void_transfer(bigint, timestamptz),
     @extschema@.wallet_balance(bigint, timestamptz),
     @extschema@.wallet_history(bigint, timestamptz, int),
+    @extschema@.find_wallet(text, text),
+    @extschema@.member_wallets(bigint),
     @extschema@.redeem_reward(bigint, text, int, text, timestamptz),
     @extschema@.cancel_redemption(bigint, timestamptz)
 TO loyalty_app, loyalty_admin;

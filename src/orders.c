@@ -761,7 +761,7 @@ cashback_price(Order *o, LyDefinitions *defs, const LyMemberFacts *facts, const 
 }
 
 static LyPlan plan_cashback_rows = {
-	"SELECT rule_code, from_wallet, to_wallet, amount, paid, reversed, transfers"
+	"SELECT rule_code, from_wallet, to_wallet, amount, paid, reversed, transfers, shortfall"
 	" FROM loyalty.order_cashback"
 	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND generation = $4 ORDER BY rule_code",
 	4, {INT8OID, INT8OID, TEXTOID, INT4OID}
@@ -775,17 +775,23 @@ static LyPlan plan_cashback_update = {
 };
 
 static LyPlan plan_shortfall = {
-	"INSERT INTO loyalty.cashback_shortfalls (program_id, member_id, tracked_id, order_id, generation,"
-	" rule_code, from_wallet, amount, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	" ON CONFLICT (member_id, tracked_id, order_id, generation, rule_code)"
-	" DO UPDATE SET amount = EXCLUDED.amount, reason = EXCLUDED.reason, at = EXCLUDED.at,"
-	" from_wallet = EXCLUDED.from_wallet",
+	"WITH s AS (INSERT INTO loyalty.cashback_shortfalls (program_id, member_id, tracked_id, order_id, generation,"
+	"  rule_code, from_wallet, amount, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	"  ON CONFLICT (member_id, tracked_id, order_id, generation, rule_code)"
+	"  DO UPDATE SET amount = EXCLUDED.amount, reason = EXCLUDED.reason, at = EXCLUDED.at,"
+	"  from_wallet = EXCLUDED.from_wallet, resolved_at = NULL, resolution = NULL)"
+	" UPDATE loyalty.order_cashback SET shortfall = $8"
+	" WHERE member_id = $2 AND tracked_id = $3 AND order_id = $4 AND generation = $5 AND rule_code = $6",
 	10, {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
 };
 
-static LyPlan plan_wallet_lock = {
-	"SELECT posted - pending_debits FROM loyalty.wallet_part WHERE wallet_id = $1 AND part = 0 FOR UPDATE",
-	1, {INT8OID}
+/* A shortfall no longer owed: paid after all, or the order no longer deserves it. */
+static LyPlan plan_shortfall_resolved = {
+	"WITH s AS (UPDATE loyalty.cashback_shortfalls SET resolved_at = $6, resolution = $7"
+	"  WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND generation = $4 AND rule_code = $5)"
+	" UPDATE loyalty.order_cashback SET shortfall = 0"
+	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND generation = $4 AND rule_code = $5",
+	7, {INT8OID, INT8OID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
 };
 
 typedef struct CashbackRow
@@ -796,7 +802,25 @@ typedef struct CashbackRow
 	int64		amount;
 	int64		outstanding;	/* paid - reversed */
 	int32		transfers;
+	int64		shortfall;		/* recorded as unpaid */
 } CashbackRow;
+
+static void
+cashback_resolved(Order *o, const CashbackRow *c, const char *resolution, TimestampTz at)
+{
+	Datum		values[7];
+
+	if (c->shortfall == 0)
+		return;
+	values[0] = Int64GetDatum(o->member_id);
+	values[1] = Int64GetDatum(o->tracked_id);
+	values[2] = CStringGetTextDatum(o->order_id);
+	values[3] = Int32GetDatum(o->generation);
+	values[4] = CStringGetTextDatum(c->rule_code);
+	values[5] = TimestampTzGetDatum(at);
+	values[6] = CStringGetTextDatum(resolution);
+	ly_exec(&plan_shortfall_resolved, values, NULL, 0);
+}
 
 static void
 cashback_shortfall(Order *o, const CashbackRow *c, int64 amount, const char *reason, TimestampTz at)
@@ -842,6 +866,7 @@ cashback_sync(Order *o, TimestampTz at)
 		rows[i].amount = ly_col_int64(i, 4, 0);
 		rows[i].outstanding = ly_col_int64(i, 5, 0) - ly_col_int64(i, 6, 0);
 		rows[i].transfers = ly_col_int32(i, 7, 0);
+		rows[i].shortfall = ly_col_int64(i, 8, 0);
 	}
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -859,6 +884,8 @@ cashback_sync(Order *o, TimestampTz at)
 		if (o->state == OS_COMPLETED && o->amount > 0)
 			deserved = (int64) (((int128) c->amount * (o->amount - o->refunded)) / o->amount);
 		delta = deserved - c->outstanding;
+		if (deserved == 0)
+			cashback_resolved(o, c, "order_reversed", at);
 		if (delta == 0)
 			continue;
 		if (c->from_wallet == 0)
@@ -871,27 +898,26 @@ cashback_sync(Order *o, TimestampTz at)
 		if (c->to_wallet == 0)
 			c->to_wallet = ly_member_wallet(o->program_id, o->member_id, budget.currency);
 		mine = *ly_wallet_get(c->to_wallet);
-		ref = psprintf("cashback:" INT64_FORMAT ":%s:%s:%d", o->tracked_id, generation_ref(o),
-					   c->rule_code, c->transfers + 1);
+		ref = psprintf(LY_INTERNAL_REF "cashback:" INT64_FORMAT ":%s:%s:%d", o->tracked_id,
+					   generation_ref(o), c->rule_code, c->transfers + 1);
 		if (delta > 0)
 		{
 			if (ly_wallet_move(&budget, &mine, delta, ref, "cashback", o->member_id, at, &result) == 0)
 			{
 				cashback_shortfall(o, c, delta,
-								   result == LY_DEBIT_DAILY_LIMIT ? "daily_limit" : "insufficient_funds", at);
+								   result == LY_DEBIT_DAILY_LIMIT ? "daily_limit" :
+								   result == LY_DEBIT_BUSY ? "budget_busy" : "insufficient_funds", at);
 				continue;
 			}
+			cashback_resolved(o, c, "paid", at);
 			paid = delta;
 		}
 		else
 		{
 			/* take back what the member's wallet has; owe the rest */
-			Datum		lock_values[1] = {Int64GetDatum(mine.wallet_id)};
-			int64		have = 0;
+			int64		have = ly_wallet_lock_available(&mine, at);
 			int64		take;
 
-			if (ly_exec(&plan_wallet_lock, lock_values, NULL, 1) == 1)
-				have = ly_col_int64(0, 1, 0);
 			reversed = -delta;
 			take = Min(Max(have, 0), reversed);
 			if (take > 0 &&
@@ -915,36 +941,45 @@ static LyPlan plan_order_wallet_spends = {
 	" FROM loyalty.wallet_transfer t JOIN loyalty.wallet w ON w.wallet_id = t.debit_wallet"
 	" WHERE t.program_id = $1 AND t.ref = $2 AND t.state = 'posted' AND w.owner_member = $3"
 	" AND NOT EXISTS (SELECT 1 FROM loyalty.wallet_transfer r"
-	"  WHERE r.program_id = $1 AND r.ref = 'return:' || t.transfer_id)",
+	"  WHERE r.program_id = $1 AND r.ref = '" LY_INTERNAL_REF "return:' || t.transfer_id)",
 	3, {INT8OID, TEXTOID, INT8OID}
 };
 
-/* Give back wallet money the order paid: a member's transfer with the order's id as ref. */
+/*
+ * Give back wallet money the order paid: a transfer from the member's wallet
+ * with the order's id as ref (its generation's key after a new payment:
+ * "id#2"), returned once.
+ */
 static void
 return_wallet_spends(Order *o, TimestampTz at)
 {
-	Datum		values[3] = {Int64GetDatum(o->program_id), CStringGetTextDatum(o->order_id),
+	Datum		values[3] = {Int64GetDatum(o->program_id), CStringGetTextDatum(generation_ref(o)),
 	Int64GetDatum(o->member_id)};
 	LyWallet	payer;
 	LyWallet	payee;
 	int64		transfer_id;
+	int64		payer_id;
+	int64		payee_id;
 	int64		amount;
 	LyDebitResult result;
 
 	if (ly_exec(&plan_order_wallet_spends, values, NULL, 1) != 1)
 		return;
+	/* every column before ly_wallet_get, which may run queries of its own */
 	transfer_id = ly_col_int64(0, 1, 0);
+	payer_id = ly_col_int64(0, 2, 0);
+	payee_id = ly_col_int64(0, 3, 0);
 	amount = ly_col_int64(0, 4, 0);
-	payer = *ly_wallet_get(ly_col_int64(0, 2, 0));
-	payee = *ly_wallet_get(ly_col_int64(0, 3, 0));
+	payer = *ly_wallet_get(payer_id);
+	payee = *ly_wallet_get(payee_id);
 	if (amount > 0 &&
-		ly_wallet_move(&payee, &payer, amount, psprintf("return:" INT64_FORMAT, transfer_id),
+		ly_wallet_move(&payee, &payer, amount, psprintf(LY_INTERNAL_REF "return:" INT64_FORMAT, transfer_id),
 					   "checkout_return", o->member_id, at, &result) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
 				 errmsg("order \"%s\": wallet " INT64_FORMAT " (\"%s\") cannot return the " INT64_FORMAT
-						" %s the member paid from its wallet", o->order_id, payee.wallet_id, payee.name,
-						amount, payee.currency),
+						" (minor units of %s) the member paid from its wallet", o->order_id, payee.wallet_id,
+						payee.name, amount, payee.currency),
 				 errhint("Fund that wallet, or allow it to overdraw.")));
 }
 
@@ -1033,8 +1068,8 @@ transition(Order *o, OrderMember *om, const OrderRow *row, OrderState target, Oi
 				return_spends(o, om, at);
 				coupon_release(o, caller, at);
 				o->state = target;
-				cashback_sync(o, at);
 				return_wallet_spends(o, at);
+				cashback_sync(o, at);
 				o->has_closed = true;
 				o->closed_at = at;
 			}

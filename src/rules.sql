@@ -191,7 +191,7 @@ BEGIN
         IF rule ? 'cashback_percent' THEN
             r.kind := 'cashback';
             allowed := ARRAY['on','cashback_percent','from_wallet','when','skus','categories',
-                             'max_times','valid_from','valid_until','active','description'];
+                             'valid_from','valid_until','active','description'];
         ELSIF rule ? 'multiplier' THEN
             r.kind := 'multiplier';
             allowed := ARRAY['on','multiplier','when','max_times','valid_from','valid_until','active','description'];
@@ -241,6 +241,11 @@ BEGIN
         IF jsonb_typeof(rule -> 'from_wallet') IS DISTINCT FROM 'string' OR rule ->> 'from_wallet' = '' THEN
             PERFORM @extschema@._bad_definition('rule', code, 'from_wallet',
                 'is required: the name of the programme wallet that pays the cashback');
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.wallet w
+                       WHERE w.program_id = p.program_id AND w.name = rule ->> 'from_wallet' AND w.role = 'program') THEN
+            PERFORM @extschema@._bad_definition('rule', code, 'from_wallet',
+                format('names no programme wallet of this programme: "%s"', rule ->> 'from_wallet'));
         END IF;
         r.cashback_percent := (rule ->> 'cashback_percent')::numeric;
         r.from_wallet := rule ->> 'from_wallet';

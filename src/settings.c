@@ -13,6 +13,7 @@
  * the table (DROP EXTENSION) invalidates it too.
  */
 #include "definitions.h"
+#include "wallets.h"
 
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -34,6 +35,7 @@ settings_invalidate(Datum arg, Oid relid)
 		settings_cache = NULL;
 	}
 	ly_definitions_invalidate();	/* the settings carry the definitions' version */
+	ly_wallets_invalidate();		/* and so do wallet rules */
 }
 
 /* Called once from _PG_init. */

@@ -74,6 +74,17 @@ unknown_wallet(int64 wallet_id)
 			 errhint("Open it with loyalty.open_wallet().")));
 }
 
+/* Drop every cached wallet (settings.c calls it whenever programme settings are invalidated). */
+void
+ly_wallets_invalidate(void)
+{
+	if (wallet_cache != NULL)
+	{
+		hash_destroy(wallet_cache);
+		wallet_cache = NULL;
+	}
+}
+
 /* The wallet's definition, or LY024.  Valid until the next call. */
 const LyWallet *
 ly_wallet_get(int64 wallet_id)
@@ -122,11 +133,11 @@ ly_wallet_get(int64 wallet_id)
 }
 
 static LyPlan plan_wallet_by_name = {
-	"SELECT wallet_id FROM loyalty.wallet WHERE program_id = $1 AND name = $2",
+	"SELECT wallet_id FROM loyalty.wallet WHERE program_id = $1 AND name = $2 AND role = 'program'",
 	2, {INT8OID, TEXTOID}
 };
 
-/* The id of the programme's wallet with this name; 0 if none. */
+/* The id of the programme wallet (a budget) with this name; 0 if none. */
 int64
 ly_wallet_by_name(int64 program_id, const char *name)
 {
@@ -254,6 +265,8 @@ static LyPlan plan_part_try_lock = {
 	2, {INT8OID, INT4OID}
 };
 
+static void part_missing(const LyWallet *w, int32 part) pg_attribute_noreturn();
+
 /* Move money between two parts of one wallet (both locked). */
 static LyPlan plan_part_move = {
 	"UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN part = $3 THEN $4 ELSE -$4 END"
@@ -268,7 +281,7 @@ part_move(const LyWallet *w, int32 from, int32 to, int64 amount)
 	Int64GetDatum(amount)};
 
 	if (ly_exec(&plan_part_move, values, NULL, 0) != 2)
-		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d or %d", w->wallet_id, from, to);
+		part_missing(w, from);
 }
 
 /* Holds on this part whose pending_timeout has passed: void them (lazily booked). */
@@ -299,13 +312,82 @@ void_expired_holds(const LyWallet *w, int32 part, TimestampTz at)
 	return voided;
 }
 
+static void
+part_missing(const LyWallet *w, int32 part)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("wallet " INT64_FORMAT " (\"%s\") changed its escrow parts during this transaction (part %d is gone)",
+					w->wallet_id, w->name, part),
+			 errhint("Retry the transaction.")));
+}
+
+/*
+ * Lock a part of `w` unless another transaction holds it; false if it does
+ * (or the part is gone).  *available: its posted less pending debits.
+ */
+static bool
+part_try_lock(const LyWallet *w, int32 part, int64 *available)
+{
+	Datum		values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part)};
+
+	if (ly_exec(&plan_part_try_lock, values, NULL, 1) != 1)
+		return false;
+	*available = ly_col_int64(0, 1, 0);
+	return true;
+}
+
+/*
+ * The part an internal move (the order trigger's cashback) uses: like
+ * part_for(), but an escrow part another transaction holds is passed over
+ * for the next free one, so a trigger that already holds a member lock
+ * never queues behind another order's transaction on the budget (which
+ * could close a cycle through member locks).  Only when every part is
+ * taken does it wait, on its own.
+ */
+static int32
+part_for_nowait(const LyWallet *w, int64 hint)
+{
+	int32		first;
+	int64		ignored;
+
+	if (w->escrow_parts == 0)
+		return 0;
+	if (sticky.lxid == current_lxid())
+		for (int i = 0; i < sticky.n; i++)
+			if (sticky.wallet[i] == w->wallet_id && sticky.part[i] <= w->escrow_parts)
+				return sticky.part[i];
+	first = part_for(w, hint);	/* records it as sticky */
+	for (int32 i = 0; i < w->escrow_parts; i++)
+	{
+		int32		part = 1 + (first - 1 + i) % w->escrow_parts;
+
+		if (part_try_lock(w, part, &ignored))
+		{
+			for (int j = 0; j < sticky.n; j++)
+				if (sticky.wallet[j] == w->wallet_id)
+					sticky.part[j] = part;
+			return part;
+		}
+	}
+	return first;
+}
+
+static LyPlan plan_wallet_total = {
+	"SELECT COALESCE(sum(posted - pending_debits), 0)::int8 FROM loyalty.wallet_part WHERE wallet_id = $1",
+	1, {INT8OID}
+};
+
 /*
  * Debit `amount` (or hold it, for a pending transfer) from part `part` of
  * `w`.  The fast path is one UPDATE; when it finds the part short, lock it,
- * book timed-out holds, refill it (escrow parts) and try once more.
+ * book timed-out holds, refill it (escrow parts: from the reserve, which
+ * `nowait` does not wait for, then from siblings nobody holds) and try once
+ * more.  LY_DEBIT_BUSY: short, though the wallet's parts together would
+ * cover it (the rest is held by transactions in progress).
  */
 static LyDebitResult
-part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz at,
+part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz at, bool nowait,
 		   int64 *available)
 {
 	Datum		values[8];
@@ -328,30 +410,43 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 
 	/* slow path: lock the part and see why */
 	if (ly_exec(&plan_part_lock, values, NULL, 1) != 1)
-		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+		part_missing(w, part);
 	have = ly_col_int64(0, 1, 0);
-	if (w->daily_debit_limit > 0 && !ly_col_is_null(0, 2) &&
-		DatumGetDateADT(ly_col_datum(0, 2, &(bool){false})) == day &&
-		ly_col_int64(0, 3, 0) > w->daily_debit_limit - amount)
+	if (w->daily_debit_limit > 0)
 	{
-		*available = w->daily_debit_limit - ly_col_int64(0, 3, 0);
-		return LY_DEBIT_DAILY_LIMIT;
+		bool		isnull;
+		Datum		counted_day = ly_col_datum(0, 2, &isnull);
+		int64		today = (!isnull && DatumGetDateADT(counted_day) == day) ? ly_col_int64(0, 3, 0) : 0;
+
+		if (amount > w->daily_debit_limit - today)
+		{
+			*available = w->daily_debit_limit - today;
+			return LY_DEBIT_DAILY_LIMIT;
+		}
 	}
 	if (ly_col_int64(0, 4, 0) > 0 && void_expired_holds(w, part, at) > 0)
 	{
 		if (ly_exec(&plan_part_lock, values, NULL, 1) != 1)
-			elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+			part_missing(w, part);
 		have = ly_col_int64(0, 1, 0);
 	}
 	need = amount - have;
 	if (need > 0 && w->escrow_parts > 0)
 	{
-		Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(0)};
 		int64		reserve;
+		bool		locked;
 
 		/* the reserve: its fair share to this part, at least what is missing */
-		if (ly_exec(&plan_part_lock, lock_values, NULL, 1) == 1 &&
-			(reserve = ly_col_int64(0, 1, 0)) > 0)
+		if (nowait)
+			locked = part_try_lock(w, 0, &reserve);
+		else
+		{
+			Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(0)};
+
+			locked = ly_exec(&plan_part_lock, lock_values, NULL, 1) == 1;
+			reserve = locked ? ly_col_int64(0, 1, 0) : 0;
+		}
+		if (locked && reserve > 0)
 		{
 			int64		take = Min(reserve, Max(need, reserve / (w->escrow_parts + 1)));
 
@@ -365,11 +460,7 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 			int32		sibling = 1 + (part - 1 + i) % w->escrow_parts;
 			int64		spare;
 
-			lock_values[1] = Int32GetDatum(sibling);
-			if (ly_exec(&plan_part_try_lock, lock_values, NULL, 1) != 1)
-				continue;
-			spare = ly_col_int64(0, 1, 0);
-			if (spare <= 0)
+			if (!part_try_lock(w, sibling, &spare) || spare <= 0)
 				continue;
 			spare = Min(spare, need);
 			part_move(w, sibling, part, spare);
@@ -379,7 +470,14 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 	}
 	*available = have;
 	if (need > 0)
+	{
+		Datum		total_values[1] = {Int64GetDatum(w->wallet_id)};
+
+		if (w->escrow_parts > 0 && ly_exec(&plan_wallet_total, total_values, NULL, 1) == 1 &&
+			ly_col_int64(0, 1, 0) >= amount)
+			return LY_DEBIT_BUSY;
 		return LY_DEBIT_SHORT;
+	}
 	if (ly_exec(&plan_part_debit, values, NULL, 0) != 1)
 		elog(ERROR, "wallet " INT64_FORMAT " part %d: debit failed after its refill", w->wallet_id, part);
 	return LY_DEBIT_DONE;
@@ -393,7 +491,7 @@ part_credit(const LyWallet *w, int32 part, int64 amount, bool pending)
 		Int64GetDatum(pending ? 0 : amount), Int64GetDatum(pending ? amount : 0)};
 
 	if (ly_exec(&plan_part_credit, values, NULL, 1) != 1)
-		elog(ERROR, "wallet " INT64_FORMAT " lacks part %d", w->wallet_id, part);
+		part_missing(w, part);
 	return ly_col_int64(0, 1, 0);
 }
 
@@ -410,12 +508,13 @@ raise_short(const LyWallet *w, LyDebitResult result, int64 amount, int64 availab
 				 errhint("Days are the programme's time zone days.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
-			 errmsg("insufficient funds: wallet " INT64_FORMAT " (\"%s\") has " INT64_FORMAT " %s available, "
-					INT64_FORMAT " requested",
-					w->wallet_id, w->name, Max(available, 0), w->currency, amount),
-			 w->escrow_parts > 0 ?
-			 errdetail("The wallet is split into %d escrow parts; money held by transactions in progress is not counted.",
-					   w->escrow_parts) : 0));
+			 errmsg("insufficient funds: wallet " INT64_FORMAT " (\"%s\") has " INT64_FORMAT " available, "
+					INT64_FORMAT " requested (minor units of %s)",
+					w->wallet_id, w->name, Max(available, 0), amount, w->currency),
+			 result == LY_DEBIT_BUSY ?
+			 errdetail("The wallet is split into %d escrow parts; the rest of its money is held by transactions in progress.",
+					   w->escrow_parts) : 0,
+			 result == LY_DEBIT_BUSY ? errhint("Retry when they have committed.") : 0));
 }
 
 /* ---------------------------------------------------------------------
@@ -452,12 +551,6 @@ static LyPlan plan_transfer_insert = {
 	TRANSFER_INSERT_COLUMNS " RETURNING transfer_id", 11, TRANSFER_INSERT_TYPES
 };
 
-/* The API's insert: a ref already taken returns no row (a replay). */
-static LyPlan plan_transfer_insert_keyed = {
-	TRANSFER_INSERT_COLUMNS " ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id",
-	11, TRANSFER_INSERT_TYPES
-};
-
 typedef struct TransferRequest
 {
 	const LyWallet *debit;
@@ -473,9 +566,9 @@ typedef struct TransferRequest
 	TimestampTz at;
 } TransferRequest;
 
-/* Insert the transfer row; 0 if `keyed` and its ref is taken. */
+/* Insert the transfer row of an internal move. */
 static int64
-transfer_insert(const TransferRequest *r, bool keyed)
+transfer_insert(const TransferRequest *r)
 {
 	Datum		values[11];
 	char		nulls[11];
@@ -493,8 +586,7 @@ transfer_insert(const TransferRequest *r, bool keyed)
 	values[9] = TimestampTzGetDatum(r->pending_until);
 	nulls[9] = r->has_until ? ' ' : 'n';
 	values[10] = TimestampTzGetDatum(r->at);
-	if (ly_exec(keyed ? &plan_transfer_insert_keyed : &plan_transfer_insert, values, nulls, 1) != 1)
-		return 0;
+	ly_exec(&plan_transfer_insert, values, nulls, 1);
 	return ly_col_int64(0, 1, 0);
 }
 
@@ -512,19 +604,23 @@ ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64 amount, cons
 	int64		available;
 	int64		transfer_id;
 
+	if (debit->wallet_id == credit->wallet_id || debit->program_id != credit->program_id ||
+		strcmp(debit->currency, credit->currency) != 0)
+		elog(ERROR, "cannot move money from wallet " INT64_FORMAT " to wallet " INT64_FORMAT,
+			 debit->wallet_id, credit->wallet_id);
 	memset(&r, 0, sizeof(r));
 	r.debit = debit;
 	r.credit = credit;
-	r.debit_part = part_for(debit, hint);
-	r.credit_part = part_for(credit, hint);
+	r.debit_part = part_for_nowait(debit, hint);
 	r.amount = amount;
 	r.ref = ref;
 	r.kind = kind;
 	r.at = at;
-	*result = part_debit(debit, r.debit_part, amount, false, at, &available);
+	*result = part_debit(debit, r.debit_part, amount, false, at, true, &available);
 	if (*result != LY_DEBIT_DONE)
 		return 0;
-	transfer_id = transfer_insert(&r, false);
+	r.credit_part = part_for_nowait(credit, hint);
+	transfer_id = transfer_insert(&r);
 	if (part_credit(credit, r.credit_part, amount, false) > 0)
 	{
 		entries_post(debit, r.debit_part, credit, r.credit_part, transfer_id, amount, at);
@@ -535,20 +631,21 @@ ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64 amount, cons
 	return transfer_id;
 }
 
-static LyPlan plan_available = {
-	"SELECT posted - pending_debits FROM loyalty.wallet_part WHERE wallet_id = $1 AND part = 0",
-	1, {INT8OID}
-};
-
-/* What an unsplit wallet (a member's) may pay now, before timed-out holds are booked. */
+/*
+ * Lock an unsplit wallet (a member's) and say what it may pay now, after
+ * booking its holds that timed out by `at`.
+ */
 int64
-ly_wallet_available(const LyWallet *w, TimestampTz at)
+ly_wallet_lock_available(const LyWallet *w, TimestampTz at)
 {
-	Datum		values[1] = {Int64GetDatum(w->wallet_id)};
+	Datum		values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(0)};
 
 	if (w->escrow_parts > 0)
-		elog(ERROR, "ly_wallet_available: wallet " INT64_FORMAT " is split", w->wallet_id);
-	if (ly_exec(&plan_available, values, NULL, 1) != 1)
+		elog(ERROR, "ly_wallet_lock_available: wallet " INT64_FORMAT " is split", w->wallet_id);
+	if (ly_exec(&plan_part_lock, values, NULL, 1) != 1)
+		unknown_wallet(w->wallet_id);
+	if (ly_col_int64(0, 4, 0) > 0 && void_expired_holds(w, 0, at) > 0 &&
+		ly_exec(&plan_part_lock, values, NULL, 1) != 1)
 		unknown_wallet(w->wallet_id);
 	return ly_col_int64(0, 1, 0);
 }
@@ -578,7 +675,8 @@ static LyPlan plan_debts = {
 };
 
 static LyPlan plan_debt_paid = {
-	"WITH d AS (UPDATE loyalty.wallet_debt SET amount = amount - $3 WHERE wallet_id = $1 AND creditor = $2)"
+	"WITH d AS (UPDATE loyalty.wallet_debt SET amount = amount - $3 WHERE wallet_id = $1 AND creditor = $2),"
+	" z AS (DELETE FROM loyalty.wallet_debt WHERE wallet_id = $1 AND creditor = $2 AND amount = $3)"
 	" UPDATE loyalty.wallet_part SET debt = debt - $3 WHERE wallet_id = $1 AND part = 0",
 	3, {INT8OID, INT8OID, INT8OID}
 };
@@ -603,7 +701,7 @@ settle_debt(const LyWallet *w, int64 credit_transfer, TimestampTz at)
 	}
 	for (uint64 i = 0; i < n; i++)
 	{
-		int64		pay = Min(owed[i], ly_wallet_available(&self, at));
+		int64		pay = Min(owed[i], ly_wallet_lock_available(&self, at));
 		LyWallet	creditor;
 		LyDebitResult result;
 
@@ -611,7 +709,7 @@ settle_debt(const LyWallet *w, int64 credit_transfer, TimestampTz at)
 			break;
 		creditor = *ly_wallet_get(creditors[i]);
 		if (ly_wallet_move(&self, &creditor, pay,
-						   psprintf("debt:" INT64_FORMAT ":" INT64_FORMAT, credit_transfer, creditors[i]),
+						   psprintf(LY_INTERNAL_REF "debt:" INT64_FORMAT ":" INT64_FORMAT, credit_transfer, creditors[i]),
 						   "debt_repayment", self.owner_member, at, &result) == 0)
 			break;
 		values[1] = Int64GetDatum(creditors[i]);
@@ -625,7 +723,7 @@ settle_debt(const LyWallet *w, int64 credit_transfer, TimestampTz at)
  * ------------------------------------------------------------------- */
 
 static LyPlan plan_grants = {
-	"SELECT role_name FROM loyalty.wallet_grant WHERE wallet_id = $1 AND privilege = $2",
+	"SELECT role_name::text FROM loyalty.wallet_grant WHERE wallet_id = $1 AND privilege = $2",
 	2, {INT8OID, TEXTOID}
 };
 
@@ -703,7 +801,10 @@ static LyPlan plan_transfer_by_ref = {
 	2, {INT8OID, TEXTOID}
 };
 
-/* A ref already used: the first transfer's id if it is the same transfer, else LY005. */
+/*
+ * A ref already used: the first transfer's id if it is the same transfer,
+ * else LY005; 0 if the ref is free.
+ */
 static int64
 transfer_replay(const TransferRequest *r)
 {
@@ -714,7 +815,7 @@ transfer_replay(const TransferRequest *r)
 	int64		id;
 
 	if (ly_exec(&plan_transfer_by_ref, values, NULL, 1) != 1)
-		elog(ERROR, "transfer \"%s\" vanished", r->ref);
+		return 0;
 	id = ly_col_int64(0, 1, 0);
 	if (ly_col_int64(0, 4, 0) != r->amount)
 	{
@@ -746,6 +847,19 @@ transfer_replay(const TransferRequest *r)
 		first = ly_col_bool(0, 6, false) ? "true" : "false";
 		given = r->pending ? "true" : "false";
 	}
+	if (field == NULL)
+	{
+		Datum		returned[2] = {Int64GetDatum(r->debit->program_id),
+		CStringGetTextDatum(psprintf(LY_INTERNAL_REF "return:" INT64_FORMAT, id))};
+
+		if (ly_exec(&plan_transfer_by_ref, returned, NULL, 1) == 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
+					 errmsg("transfer ref \"%s\" was already used, and that transfer was returned when its order was reversed",
+							r->ref),
+					 errhint("A new payment of the order needs a new ref: the order's id with its generation, such as \"%s#2\".",
+							 r->ref)));
+	}
 	if (field)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
@@ -756,39 +870,122 @@ transfer_replay(const TransferRequest *r)
 }
 
 /*
- * The API's transfer: the row first (a replay stops there, touching no
- * wallet), then both parts in wallet id order, then the entries.
+ * The API's transfer in one statement: the transfer row first (a replay
+ * stops there: the part updates are gated on it, so they touch no wallet),
+ * then both parts in wallet id order, each gated on the one before (a CTE
+ * runs when the next one reads it), then the entries, written only if the
+ * debit went through.  Its columns: the new transfer's id (NULL: a replay),
+ * whether the debit was made, and the credited wallet's debt.
  */
+#define FAST_TRANSFER_ROW \
+	"WITH t AS (" TRANSFER_INSERT_COLUMNS \
+	"  ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id),"
+#define FAST_TRANSFER_DEBIT(gate) \
+	" d AS (UPDATE loyalty.wallet_part SET posted = posted - CASE WHEN $9 THEN 0 ELSE $8 END," \
+	"  pending_debits = pending_debits + CASE WHEN $9 THEN $8 ELSE 0 END," \
+	"  day = CASE WHEN $13 > 0 AND (day IS NULL OR day < $12) THEN $12 ELSE day END," \
+	"  day_debited = CASE WHEN $13 = 0 THEN day_debited WHEN day = $12 THEN day_debited + $8" \
+	"   WHEN day IS NULL OR day < $12 THEN $8 ELSE day_debited END" \
+	"  WHERE wallet_id = $4 AND part = $6 AND EXISTS (SELECT 1 FROM " gate ")" \
+	"  AND ($14 OR posted - pending_debits >= $8)" \
+	"  AND ($13 = 0 OR CASE WHEN day = $12 THEN day_debited ELSE 0 END + $8 <= $13) RETURNING 1 AS done),"
+#define FAST_TRANSFER_CREDIT(gate) \
+	" c AS (UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN $9 THEN 0 ELSE $8 END," \
+	"  pending_credits = pending_credits + CASE WHEN $9 THEN $8 ELSE 0 END" \
+	"  WHERE wallet_id = $5 AND part = $7 AND EXISTS (SELECT 1 FROM " gate ") RETURNING debt),"
+#define FAST_TRANSFER_TAIL \
+	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
+	"  SELECT $4, $11, t.transfer_id, $6, -$8 FROM t, d WHERE NOT $9" \
+	"  UNION ALL SELECT $5, $11, t.transfer_id, $7, $8 FROM t, d WHERE NOT $9)" \
+	" SELECT (SELECT transfer_id FROM t), EXISTS (SELECT 1 FROM d), (SELECT debt FROM c)"
+#define FAST_TRANSFER_TYPES \
+	{INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, BOOLOID, \
+	TIMESTAMPTZOID, TIMESTAMPTZOID, DATEOID, INT8OID, BOOLOID}
+
+static LyPlan plan_fast_transfer_debit_first = {
+	FAST_TRANSFER_ROW FAST_TRANSFER_DEBIT("t") FAST_TRANSFER_CREDIT("d") FAST_TRANSFER_TAIL,
+	14, FAST_TRANSFER_TYPES
+};
+
+static LyPlan plan_fast_transfer_credit_first = {
+	FAST_TRANSFER_ROW FAST_TRANSFER_CREDIT("t") FAST_TRANSFER_DEBIT("c") FAST_TRANSFER_TAIL,
+	14, FAST_TRANSFER_TYPES
+};
+
 static int64
 transfer_api(TransferRequest *r, int64 hint)
 {
 	int64		transfer_id;
 	bool		debit_first = r->debit->wallet_id < r->credit->wallet_id;
-	int64		debt = 0;
+	bool		debited;
+	bool		credited;
+	int64		debt;
 	int64		available = 0;
-	LyDebitResult result = LY_DEBIT_DONE;
+	LyDebitResult result;
+	Datum		values[14];
+	char		nulls[14];
 
 	r->debit_part = part_for(r->debit, hint);
 	if (r->credit_part < 0)
 		r->credit_part = part_for(r->credit, hint);
-	transfer_id = transfer_insert(r, true);
-	if (transfer_id == 0)
-		return transfer_replay(r);
-	if (debit_first)
-		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, &available);
-	if (result == LY_DEBIT_DONE)
-		debt = part_credit(r->credit, r->credit_part, r->amount, r->pending);
-	if (!debit_first && result == LY_DEBIT_DONE)
-		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, &available);
-	if (result != LY_DEBIT_DONE)
-		raise_short(r->debit, result, r->amount, available);
-	if (!r->pending)
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(r->debit->program_id);
+	values[1] = CStringGetTextDatum(r->ref);
+	values[2] = CStringGetTextDatum(r->kind);
+	values[3] = Int64GetDatum(r->debit->wallet_id);
+	values[4] = Int64GetDatum(r->credit->wallet_id);
+	values[5] = Int32GetDatum(r->debit_part);
+	values[6] = Int32GetDatum(r->credit_part);
+	values[7] = Int64GetDatum(r->amount);
+	values[8] = BoolGetDatum(r->pending);
+	values[9] = TimestampTzGetDatum(r->pending_until);
+	nulls[9] = r->has_until ? ' ' : 'n';
+	values[10] = TimestampTzGetDatum(r->at);
+	values[11] = DateADTGetDatum(r->debit->daily_debit_limit > 0 ?
+								 ly_local_date(ly_settings(r->debit->program_id)->timezone, r->at) : 0);
+	values[12] = Int64GetDatum(r->debit->daily_debit_limit);
+	values[13] = BoolGetDatum(r->debit->allow_overdraft);
+	ly_exec(debit_first ? &plan_fast_transfer_debit_first : &plan_fast_transfer_credit_first,
+			values, nulls, 1);
+	if (ly_col_is_null(0, 1))
 	{
-		entries_post(r->debit, r->debit_part, r->credit, r->credit_part, transfer_id, r->amount, r->at);
-		if (debt > 0)
-			settle_debt(r->credit, transfer_id, r->at);
+		transfer_id = transfer_replay(r);
+		if (transfer_id == 0)
+			elog(ERROR, "transfer \"%s\" conflicted but cannot be found", r->ref);
+		return transfer_id;
 	}
+	transfer_id = ly_col_int64(0, 1, 0);
+	debited = ly_col_bool(0, 2, false);
+	credited = !ly_col_is_null(0, 3);
+	debt = ly_col_int64(0, 3, 0);
+	if (!debited)
+	{
+		/* the part was short (or over its day's limit): the slow path decides */
+		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, false, &available);
+		if (result != LY_DEBIT_DONE)
+			raise_short(r->debit, result, r->amount, available);
+		if (!credited)
+			debt = part_credit(r->credit, r->credit_part, r->amount, r->pending);
+		if (!r->pending)
+			entries_post(r->debit, r->debit_part, r->credit, r->credit_part, transfer_id, r->amount, r->at);
+	}
+	if (debt > 0 && !r->pending)
+		settle_debt(r->credit, transfer_id, r->at);
 	return transfer_id;
+}
+
+/* A transfer's ref: not empty, not one of the extension's own. */
+static char *
+wallet_ref_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, argno, "ref"));
+
+	if (strncmp(ref, LY_INTERNAL_REF, strlen(LY_INTERNAL_REF)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ref \"%s\" is reserved: refs starting with \"%s\" name the extension's own transfers",
+						ref, LY_INTERNAL_REF)));
+	return ref;
 }
 
 static const LyWallet *
@@ -818,7 +1015,7 @@ ly_transfer(PG_FUNCTION_ARGS)
 	ly_require_not_null(fcinfo, 0, "debit_wallet");
 	ly_require_not_null(fcinfo, 1, "credit_wallet");
 	amount = ly_arg_positive(fcinfo, 2, "amount");
-	ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
+	ref = wallet_ref_arg(fcinfo, 3);
 	kind = text_to_cstring(ly_arg_text_nonempty(fcinfo, 4, "kind"));
 	ly_require_not_null(fcinfo, 5, "pending");
 	pending = PG_GETARG_BOOL(5);
@@ -857,14 +1054,6 @@ ly_transfer(PG_FUNCTION_ARGS)
 	require_compatible(&debit, &credit);
 	require_wallet_privilege(call.caller, &debit, "debit");
 	require_wallet_privilege(call.caller, &credit, "credit");
-	require_not_frozen(&debit);
-	require_not_frozen(&credit);
-	if (debit.max_transfer > 0 && amount > debit.max_transfer)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_MAX_TRANSFER),
-				 errmsg("transfer of " INT64_FORMAT " %s exceeds the max_transfer of wallet " INT64_FORMAT
-						" (\"%s\"): " INT64_FORMAT,
-						amount, debit.currency, debit.wallet_id, debit.name, debit.max_transfer)));
 	r.debit = &debit;
 	r.credit = &credit;
 	r.credit_part = -1;
@@ -873,6 +1062,21 @@ ly_transfer(PG_FUNCTION_ARGS)
 	r.kind = kind;
 	r.pending = pending;
 	r.at = at;
+	/* a retry of a transfer made before a rule changed still returns it */
+	if ((debit.frozen || credit.frozen || (debit.max_transfer > 0 && amount > debit.max_transfer)) &&
+		(id = transfer_replay(&r)) != 0)
+	{
+		ly_leave(&call);
+		PG_RETURN_INT64(id);
+	}
+	require_not_frozen(&debit);
+	require_not_frozen(&credit);
+	if (debit.max_transfer > 0 && amount > debit.max_transfer)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_MAX_TRANSFER),
+				 errmsg("transfer of " INT64_FORMAT " %s exceeds the max_transfer of wallet " INT64_FORMAT
+						" (\"%s\"): " INT64_FORMAT,
+						amount, debit.currency, debit.wallet_id, debit.name, debit.max_transfer)));
 	id = transfer_api(&r, debit.owner_member ? debit.owner_member : credit.owner_member);
 	ly_leave(&call);
 	PG_RETURN_INT64(id);
@@ -902,7 +1106,7 @@ ly_fund_wallet(PG_FUNCTION_ARGS)
 
 	ly_require_not_null(fcinfo, 0, "wallet");
 	amount = ly_arg_positive(fcinfo, 1, "amount");
-	ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "ref"));
+	ref = wallet_ref_arg(fcinfo, 2);
 	at = ly_arg_instant(fcinfo, 3, "at");
 
 	ly_enter(&call);
@@ -913,7 +1117,6 @@ ly_fund_wallet(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wallet " INT64_FORMAT " is the programme's external account: it cannot fund itself",
 						target.wallet_id)));
-	require_not_frozen(&target);
 	values[0] = Int64GetDatum(target.program_id);
 	values[1] = CStringGetTextDatum(target.currency);
 	ly_exec(&plan_external_wallet, values, NULL, 1);
@@ -927,6 +1130,12 @@ ly_fund_wallet(PG_FUNCTION_ARGS)
 	r.ref = ref;
 	r.kind = "fund";
 	r.at = at;
+	if (target.frozen && (id = transfer_replay(&r)) != 0)
+	{
+		ly_leave(&call);
+		PG_RETURN_INT64(id);
+	}
+	require_not_frozen(&target);
 	id = transfer_api(&r, 0);
 	ly_leave(&call);
 	PG_RETURN_INT64(id);
@@ -1031,6 +1240,17 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 				 errmsg("transfer " INT64_FORMAT " timed out at %s: it no longer holds funds",
 						transfer_id, timestamptz_to_str(until)),
 				 errhint("Make a new transfer.")));
+	/*
+	 * A lazy void runs with the debit part locked: the credit part is taken
+	 * only if nobody holds it (waiting there would break the wallet id order).
+	 */
+	if (!check_caller)
+	{
+		int64		ignored;
+
+		if (!part_try_lock(&credit, credit_part, &ignored))
+			return false;
+	}
 	moved = post ? (has_amount ? amount : held) : 0;
 	if (post && moved > held)
 		ereport(ERROR,

@@ -36,7 +36,8 @@ typedef struct LyWallet
 typedef enum LyDebitResult
 {
 	LY_DEBIT_DONE,
-	LY_DEBIT_SHORT,				/* not enough money reachable without waiting */
+	LY_DEBIT_SHORT,				/* not enough money */
+	LY_DEBIT_BUSY,				/* enough in all, but not reachable without waiting */
 	LY_DEBIT_DAILY_LIMIT
 } LyDebitResult;
 
@@ -53,7 +54,11 @@ extern int64 ly_member_wallet(int64 program_id, int64 member_id, const char *cur
 extern int64 ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64 amount,
 							const char *ref, const char *kind, int64 hint, TimestampTz at,
 							LyDebitResult *result);
-extern int64 ly_wallet_available(const LyWallet *w, TimestampTz at);
+extern int64 ly_wallet_lock_available(const LyWallet *w, TimestampTz at);
+extern void ly_wallets_invalidate(void);
+
+/* Refs of the transfers the extension makes itself; the API refuses them. */
+#define LY_INTERNAL_REF "loyalty:"
 extern void ly_wallet_add_debt(const LyWallet *w, const LyWallet *creditor, int64 amount,
 							   TimestampTz at);
 

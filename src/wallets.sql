@@ -183,7 +183,7 @@ COMMENT ON FUNCTION @extschema@._wallet_rules_merge(jsonb, jsonb, boolean) IS 'I
 
 -- Apply validated rules to the wallet's typed columns and its parts.  The
 -- caller holds the wallet row locked.
-CREATE FUNCTION @extschema@._wallet_apply_rules(w @extschema@.wallet, rules jsonb)
+CREATE FUNCTION @extschema@._wallet_apply_rules(w @extschema@.wallet, rules jsonb, is_new boolean)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -198,7 +198,7 @@ BEGIN
         IF EXISTS (SELECT 1 FROM @extschema@.wallet_part p
                    WHERE p.wallet_id = w.wallet_id AND p.part > parts
                      AND (p.pending_debits <> 0 OR p.pending_credits <> 0)) THEN
-            RAISE EXCEPTION USING ERRCODE = 'LY025',
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
                 MESSAGE = format('wallet %s has pending transfers on the escrow parts to drop', w.wallet_id),
                 HINT = 'Post or void them first.';
         END IF;
@@ -218,12 +218,17 @@ BEGIN
         frozen = COALESCE((_wallet_apply_rules.rules ->> 'frozen')::boolean, false),
         escrow_parts = parts
     WHERE wallet_id = w.wallet_id;
-    -- backends re-read the wallet's rules (wallets.c caches them)
-    UPDATE @extschema@.program SET definitions_version = definitions_version + 1
-    WHERE program_id = w.program_id;
+    -- backends re-read the wallet's rules (wallets.c caches them); a new
+    -- wallet is in no cache yet, and opening one must not queue on the
+    -- programme row
+    IF NOT is_new THEN
+        UPDATE @extschema@.program SET definitions_version = definitions_version + 1
+        WHERE program_id = w.program_id;
+        PERFORM @extschema@._settings_changed();
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._wallet_apply_rules(@extschema@.wallet, jsonb) IS 'Internal: store wallet rules and resize its escrow parts.';
+COMMENT ON FUNCTION @extschema@._wallet_apply_rules(@extschema@.wallet, jsonb, boolean) IS 'Internal: store wallet rules and resize its escrow parts.';
 
 -- Open a wallet row with its parts (no checks: callers check).
 CREATE FUNCTION @extschema@._wallet_create(program_id bigint, name text, currency text, owner_member bigint,
@@ -240,7 +245,7 @@ BEGIN
             _wallet_create.owner_member, _wallet_create.role)
     RETURNING * INTO w;
     INSERT INTO @extschema@.wallet_part (wallet_id, part) VALUES (w.wallet_id, 0);
-    PERFORM @extschema@._wallet_apply_rules(w, rules);
+    PERFORM @extschema@._wallet_apply_rules(w, rules, true);
     RETURN w.wallet_id;
 END
 $$;
@@ -256,6 +261,15 @@ DECLARE
     id bigint;
     wname text := role || ':' || currency;
 BEGIN
+    SELECT w.wallet_id INTO id FROM @extschema@.wallet w
+    WHERE w.program_id = _wallet_system.program_id AND w.name = wname;
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    -- two sessions opening the first wallet of a currency: the second waits
+    -- for the first (a transaction-level lock on this programme's wallets)
+    -- and then finds its wallet
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('loyalty.wallet_system'), program_id::int);
     SELECT w.wallet_id INTO id FROM @extschema@.wallet w
     WHERE w.program_id = _wallet_system.program_id AND w.name = wname;
     IF FOUND THEN
@@ -314,6 +328,12 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
                 MESSAGE = 'permission denied to open a member''s wallet',
                 HINT = 'Grant loyalty_app or loyalty_admin to the role.';
+        END IF;
+        IF NOT is_admin AND rules IS DISTINCT FROM '{}'::jsonb THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = 'permission denied to set wallet rules',
+                DETAIL = 'Application roles open members'' wallets with the default rules.',
+                HINT = 'An administrator can change them with loyalty.set_wallet_rules().';
         END IF;
     ELSIF NOT is_admin THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -395,7 +415,7 @@ BEGIN
             MESSAGE = 'permission denied to change wallet rules', HINT = 'Grant the role loyalty_admin.';
     END IF;
     merged := @extschema@._wallet_rules_merge(w.rules, rules, w.owner_member IS NOT NULL);
-    PERFORM @extschema@._wallet_apply_rules(w, merged);
+    PERFORM @extschema@._wallet_apply_rules(w, merged, false);
     PERFORM @extschema@._audit(caller, w.program_id, 'set_wallet_rules', w.name,
                                jsonb_build_object('wallet', w.wallet_id, 'before', w.rules, 'after', merged));
 END
@@ -540,8 +560,9 @@ BEGIN
         RETURN;
     END IF;
     IF EXISTS (SELECT 1 FROM @extschema@.wallet_grant g
+               JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name
                WHERE g.wallet_id = w.wallet_id AND g.privilege = _wallet_may.privilege
-                 AND pg_has_role(caller, g.role_name, 'USAGE')) THEN
+                 AND pg_has_role(caller, r.oid, 'USAGE')) THEN
         RETURN;
     END IF;
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
@@ -561,8 +582,10 @@ CREATE TABLE @extschema@.cashback_shortfalls (
     rule_code    text NOT NULL,
     from_wallet  bigint,                 -- NULL: the rule names no such wallet
     amount       bigint NOT NULL,        -- cashback due and not paid
-    reason       text NOT NULL,          -- insufficient_funds, no_wallet, currency
+    reason       text NOT NULL,          -- insufficient_funds, budget_busy, daily_limit, no_wallet
     at           timestamptz NOT NULL,
+    resolved_at  timestamptz,            -- no longer owed: paid later, or the order was reversed
+    resolution   text,                   -- paid, order_reversed
     PRIMARY KEY (member_id, tracked_id, order_id, generation, rule_code)
 );
 COMMENT ON TABLE @extschema@.cashback_shortfalls IS 'Cashback an order earned that its budget wallet could not pay (the order completed anyway).';
@@ -582,9 +605,54 @@ CREATE TABLE @extschema@.order_cashback (
     reversed     bigint NOT NULL DEFAULT 0,   -- taken back in total
     debt         bigint NOT NULL DEFAULT 0,   -- of reversed: recorded as wallet debt
     transfers    int NOT NULL DEFAULT 0,      -- numbers the refs of its transfers
+    shortfall    bigint NOT NULL DEFAULT 0,   -- recorded in cashback_shortfalls, unresolved
     PRIMARY KEY (member_id, tracked_id, order_id, generation, rule_code)
 );
 COMMENT ON TABLE @extschema@.order_cashback IS 'Cashback per order generation and rule: priced, paid and reversed amounts.';
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cashback_shortfalls', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.order_cashback', '');
+
+-- Finding wallets ---------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.find_wallet(program text, name text)
+RETURNS bigint
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'ly_call_internal';
+COMMENT ON FUNCTION @extschema@.find_wallet(text, text) IS
+    'The id of a programme''s wallet by name (NULL if none), e.g. its revenue wallet "revenue:CNY".';
+
+CREATE FUNCTION @extschema@._find_wallet(caller oid, program text, name text)
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT w.wallet_id FROM @extschema@.wallet w
+    WHERE w.program_id = (@extschema@._program_row(_find_wallet.program)).program_id
+      AND w.name = _find_wallet.name
+$$;
+COMMENT ON FUNCTION @extschema@._find_wallet(oid, text, text) IS 'Internal body of find_wallet.';
+
+CREATE FUNCTION @extschema@.member_wallets(member bigint)
+RETURNS TABLE(wallet bigint, name text, currency text, frozen boolean, debt bigint)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'ly_call_internal';
+COMMENT ON FUNCTION @extschema@.member_wallets(bigint) IS
+    'A member''s wallets (including the one cashback opened), with the debt each owes.';
+
+CREATE FUNCTION @extschema@._member_wallets(caller oid, member bigint)
+RETURNS TABLE(wallet bigint, name text, currency text, frozen boolean, debt bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._member_exists(member);
+    RETURN QUERY
+    SELECT w.wallet_id, w.name, w.currency, w.frozen, p.debt
+    FROM @extschema@.wallet w
+    JOIN @extschema@.wallet_part p ON p.wallet_id = w.wallet_id AND p.part = 0
+    WHERE w.owner_member = _member_wallets.member
+    ORDER BY w.wallet_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._member_wallets(oid, bigint) IS 'Internal body of member_wallets.';
