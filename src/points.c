@@ -12,6 +12,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/json.h"
 
 #if PG_VERSION_NUM < 160000
@@ -211,12 +212,36 @@ ly_earn(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------
  * spend(member, points, source, ref, at)
  * ------------------------------------------------------------------- */
+/*
+ * A spend's or reversal's source.  "reward" belongs to the points mall
+ * (rewards.sql), which calls these functions through its internal twins
+ * (loyalty._reward_spend, loyalty._reward_reverse): through the public API
+ * it could give back a redemption's points while the redemption stands.
+ */
+static char *
+source_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, argno, "source"));
+
+	if (strcmp(source, "reward") == 0)
+	{
+		char	   *name = get_func_name(fcinfo->flinfo->fn_oid);
+
+		if (name == NULL || name[0] != '_')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source \"reward\" is reserved for the points mall"),
+					 errhint("Use loyalty.redeem_reward() and loyalty.cancel_redemption().")));
+	}
+	return source;
+}
+
 Datum
 ly_spend(PG_FUNCTION_ARGS)
 {
 	int64		member_id;
 	int64		points = ly_arg_positive(fcinfo, 1, "points");
-	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "source"));
+	char	   *source = source_arg(fcinfo, 2);
 	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 3, "ref"));
 	TimestampTz at = ly_arg_instant(fcinfo, 4, "at");
 	LyCall		call;
@@ -595,7 +620,7 @@ Datum
 ly_reverse(PG_FUNCTION_ARGS)
 {
 	int64		member_id;
-	char	   *source = text_to_cstring(ly_arg_text_nonempty(fcinfo, 1, "source"));
+	char	   *source = source_arg(fcinfo, 1);
 	char	   *ref = text_to_cstring(ly_arg_text_nonempty(fcinfo, 2, "ref"));
 	bool		all = PG_ARGISNULL(3);
 	int64		total = all ? 0 : PG_GETARG_INT64(3);

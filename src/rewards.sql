@@ -46,6 +46,20 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.reward_redemption', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reward_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.redemption_id_seq', '');
 
+-- The mall's own way into the C ledger: spend and reverse with source
+-- 'reward', which the public functions refuse (src/points.c).  Owner only.
+CREATE FUNCTION @extschema@._reward_spend(member bigint, points bigint, source text, ref text, at timestamptz)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'ly_spend';
+COMMENT ON FUNCTION @extschema@._reward_spend(bigint, bigint, text, text, timestamptz) IS 'Internal: spend for a redemption (source reward).';
+
+CREATE FUNCTION @extschema@._reward_reverse(member bigint, source text, ref text, points bigint, at timestamptz)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'ly_reverse';
+COMMENT ON FUNCTION @extschema@._reward_reverse(bigint, text, text, bigint, timestamptz) IS 'Internal: give a cancelled redemption''s points back.';
+
 CREATE FUNCTION @extschema@.add_reward(program text, sku text, name text, points_cost bigint,
                                        stock int DEFAULT NULL, min_tier text DEFAULT NULL)
 RETURNS bigint
@@ -201,7 +215,7 @@ BEGIN
             MESSAGE = format('%s x reward "%s" would cost more points than a bigint holds', qty, sku);
     END IF;
     cost := r.points_cost * qty;
-    PERFORM @extschema@.spend(member, cost, 'reward', ref, at);
+    PERFORM @extschema@._reward_spend(member, cost, 'reward', ref, at);
     INSERT INTO @extschema@.reward_redemption (member_id, reward_id, program_id, qty, points, ref, at)
     VALUES (member, r.reward_id, m_program, qty, cost, ref, at)
     RETURNING redemption_id INTO id;
@@ -242,7 +256,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('redemption %s cannot be cancelled at %s, before it was made (%s)', redemption, at, d.at);
     END IF;
-    PERFORM @extschema@.reverse(d.member_id, 'reward', d.ref, NULL, at);
+    PERFORM @extschema@._reward_reverse(d.member_id, 'reward', d.ref, NULL, at);
     UPDATE @extschema@.reward_redemption x SET state = 'cancelled', cancelled_at = _cancel_redemption.at
     WHERE x.member_id = d.member_id AND x.redemption_id = d.redemption_id;
     UPDATE @extschema@.reward x SET redeemed = x.redeemed - d.qty WHERE x.reward_id = d.reward_id;

@@ -27,6 +27,8 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -378,6 +380,78 @@ static LyPlan plan_wallet_total = {
 	1, {INT8OID}
 };
 
+/* How long an internal debit waits for escrow parts other orders hold. */
+#define ESCROW_WAIT "500ms"
+
+/*
+ * The internal path's last resort when the money sits in parts that other
+ * transactions hold: wait for them, but at most ESCROW_WAIT each, well below
+ * deadlock_timeout, so that a wait that would close a cycle (their order
+ * waiting for a member this transaction has locked) gives up instead of
+ * failing someone's write.  Runs in a subtransaction: a wait that times out
+ * undoes its moves and returns false.
+ */
+static bool
+refill_waiting(const LyWallet *w, int32 part, int64 *need, int64 *have)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 still_needed = *need;
+	volatile int64 gained = 0;
+	bool		done = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", ESCROW_WAIT, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		for (int32 i = 0; still_needed > 0 && i <= w->escrow_parts; i++)
+		{
+			/* the reserve first, then the siblings after this part */
+			int32		other = i == 0 ? 0 : 1 + (part - 1 + i) % w->escrow_parts;
+			Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(other)};
+			int64		spare;
+
+			if (other == part || ly_exec(&plan_part_lock, lock_values, NULL, 1) != 1)
+				continue;
+			spare = Min(ly_col_int64(0, 1, 0), still_needed);
+			if (spare <= 0)
+				continue;
+			part_move(w, other, part, spare);
+			gained += spare;
+			still_needed -= spare;
+		}
+		AtEOXact_GUC(true, nest);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		done = still_needed <= 0;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		return false;
+	}
+	PG_END_TRY();
+	if (!done)
+		return false;			/* committed moves stay in this part: still this wallet's money */
+	*need = still_needed;
+	*have += gained;
+	return true;
+}
+
 /*
  * Debit `amount` (or hold it, for a pending transfer) from part `part` of
  * `w`.  The fast path is one UPDATE; when it finds the part short, lock it,
@@ -468,16 +542,28 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 			need -= spare;
 		}
 	}
-	*available = have;
 	if (need > 0)
 	{
 		Datum		total_values[1] = {Int64GetDatum(w->wallet_id)};
 
-		if (w->escrow_parts > 0 && ly_exec(&plan_wallet_total, total_values, NULL, 1) == 1 &&
-			ly_col_int64(0, 1, 0) >= amount)
+		if (w->escrow_parts == 0 || ly_exec(&plan_wallet_total, total_values, NULL, 1) != 1 ||
+			ly_col_int64(0, 1, 0) < amount)
+		{
+			*available = have;
+			return LY_DEBIT_SHORT;
+		}
+		/* the money is there, held by transactions in progress */
+		if (!nowait || !refill_waiting(w, part, &need, &have))
+		{
+			*available = have;
+			/* those that held it may have spent it meanwhile */
+			if (nowait && ly_exec(&plan_wallet_total, total_values, NULL, 1) == 1 &&
+				ly_col_int64(0, 1, 0) < amount)
+				return LY_DEBIT_SHORT;
 			return LY_DEBIT_BUSY;
-		return LY_DEBIT_SHORT;
+		}
 	}
+	*available = have;
 	if (ly_exec(&plan_part_debit, values, NULL, 0) != 1)
 		elog(ERROR, "wallet " INT64_FORMAT " part %d: debit failed after its refill", w->wallet_id, part);
 	return LY_DEBIT_DONE;
