@@ -8,6 +8,10 @@
 -- time is days_ago(N, time) and the output counts days back from today.
 -- Part 3 (scenes 41-50) runs coupon campaigns in that store over its last two
 -- weeks: claims, validation, best_coupons, orders with a coupon column, expiry.
+-- Part 4 (scenes 51-63) adds wallets and the points mall to that store over
+-- the same two weeks: a funded budget wallet, 2% cashback, paying at checkout
+-- from the wallet, refunds (wallet money returned, cashback reversed, debt),
+-- rewards with stock, and the wallet and rewards views.
 \set QUIET on
 \set ON_ERROR_STOP on
 \pset footer off
@@ -732,3 +736,221 @@ SELECT m.template AS "Chen Jing's coupons", m.state FROM loyalty.member_coupons(
 ORDER BY m.template;
 \echo 'verify() recounts each campaign''s claimed coupons, with the points checks:'
 SELECT count(*) AS checks, bool_and(ok) AS "all ok" FROM loyalty.verify('demo_store');
+
+\echo ''
+\echo '#############################################################################'
+\echo '# Part 4: wallets and the points mall in demo_store                         #'
+\echo '#############################################################################'
+\echo 'The store pays 2% cashback from a marketing budget into its members'''
+\echo 'wallets (stored value in CNY fen, kept by double entry), lets them pay at'
+\echo 'checkout from that wallet, and opens a points mall. Times are still'
+\echo 'days_ago(N, time), over the last two weeks; amounts are shown in CNY.'
+-- wname: a wallet's name, to read histories.
+CREATE FUNCTION wname(w bigint) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT name FROM loyalty.wallet WHERE wallet_id = w $$;
+-- try_redeem: redeem_reward, or the refusal (insufficient points, out of
+-- stock, tier too low) as text.
+CREATE FUNCTION try_redeem(m bigint, sku text, qty int, ref text, at timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN 'redemption ' || loyalty.redeem_reward(m, sku, qty, ref, at);
+EXCEPTION WHEN SQLSTATE 'LY001' OR SQLSTATE 'LY027' OR SQLSTATE 'LY029' THEN
+  RETURN 'refused (' || SQLSTATE || '): ' || SQLERRM;
+END $$;
+
+\echo ''
+\echo '=== 51. A marketing budget, funded from outside, 12 days ago ==============='
+\echo 'open_wallet makes a programme wallet split into 16 escrow parts, so that'
+\echo 'concurrent cashbacks do not queue on one row. The first wallet of a'
+\echo 'currency also opens two system wallets: external:CNY, where funded money'
+\echo 'comes from (it runs negative), and revenue:CNY, which receives what members'
+\echo 'pay from their wallets. fund_wallet is idempotent on its ref: the retry'
+\echo 'returns the same transfer. Every currency sums to zero.'
+SELECT loyalty.open_wallet('demo_store', 'cashback-budget', 'CNY') AS budget \gset
+SELECT wallet_id AS revenue FROM loyalty.wallet WHERE program_id = :store_id AND name = 'revenue:CNY' \gset
+SELECT loyalty.fund_wallet(:budget, 500000, 'PO-MKT-01', at => days_ago(12, '09:00')) AS "fund 5,000.00",
+       loyalty.fund_wallet(:budget, 500000, 'PO-MKT-01', at => days_ago(12, '09:00')) AS "retry";
+SELECT w.name, w.role, w.escrow_parts, cny(b.posted) AS "posted CNY", cny(b.available) AS "available CNY"
+FROM loyalty.wallet w, loyalty.wallet_balance(w.wallet_id, at => days_ago(12, '09:00')) b
+WHERE w.program_id = :store_id ORDER BY w.wallet_id;
+
+\echo '=== 52. A cashback rule: 2% of each completed order, from the budget ======='
+\echo 'Cashback is priced when an order is paid and paid when it completes, in the'
+\echo 'order''s own transaction; the points rules (base, birthday) earn as before.'
+SELECT loyalty.define_earn_rule('demo_store', 'cashback2',
+         '{"on": "order", "cashback_percent": 2, "from_wallet": "cashback-budget"}') AS cashback2;
+
+\echo '=== 53. Liu Yang''s 3,000.00 sofa: cashback on delivery ====================='
+\echo 'SO-2020 is paid 10 days ago: its 60.00 cashback is priced, not paid. It is'
+\echo 'delivered the next day: the 60.00 moves from the budget to her wallet,'
+\echo 'opened for her on this first cashback (member:<id>:CNY).'
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at)
+VALUES ('SO-2020', 'C2002', 300000, 'paid', '[{"sku": "SOFA-2S", "category": "sofas", "price": 300000}]',
+        days_ago(10, '19:00'), days_ago(10, '19:00'));
+CREATE TEMP TABLE so2020_log AS
+SELECT 1 AS n, 'paid' AS step, cny(amount) AS "cashback CNY", cny(paid) AS "paid CNY"
+FROM loyalty.order_cashback WHERE order_id = 'SO-2020';
+UPDATE store_orders SET status = 'completed', status_at = days_ago(9, '15:00') WHERE id = 'SO-2020';
+INSERT INTO so2020_log
+SELECT 2, 'completed', cny(amount), cny(paid) FROM loyalty.order_cashback WHERE order_id = 'SO-2020';
+SELECT step AS "SO-2020", "cashback CNY", "paid CNY" FROM so2020_log ORDER BY n;
+SELECT wallet_id AS liu_wallet FROM loyalty.wallet WHERE owner_member = :liu \gset
+SELECT w.name AS wallet, w.role, cny(b.posted) AS "posted CNY", cny(b.available) AS "available CNY"
+FROM loyalty.wallet w, loyalty.wallet_balance(w.wallet_id, at => days_ago(9, '15:00')) b
+WHERE w.wallet_id = :liu_wallet;
+
+\echo '=== 54. She pays 50.00 of her next order from the wallet, 7 days ago ======='
+\echo 'The application pays at checkout in the order''s own transaction: a transfer'
+\echo 'from her wallet into revenue:CNY with the order id as ref and kind checkout,'
+\echo 'then the order row. SO-2021 (1,200.00) is delivered the next day and earns'
+\echo '24.00 cashback: 60.00 - 50.00 + 24.00 = 34.00 in her wallet. Paying more'
+\echo 'than she has is refused (LY019; error messages count fen) and writes nothing:'
+BEGIN;
+SELECT loyalty.transfer(:liu_wallet, :revenue, 5000, 'SO-2021', 'checkout', at => days_ago(7, '20:00')) AS checkout \gset
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at)
+VALUES ('SO-2021', 'C2002', 120000, 'paid', '[{"sku": "LAMP-01", "category": "lighting", "price": 120000}]',
+        days_ago(7, '20:00'), days_ago(7, '20:00'));
+COMMIT;
+\set ON_ERROR_STOP off
+SELECT loyalty.transfer(:liu_wallet, :revenue, 100000, 'SO-2099', 'checkout', at => days_ago(7, '20:30'));
+\set ON_ERROR_STOP on
+UPDATE store_orders SET status = 'completed', status_at = days_ago(6, '11:00') WHERE id = 'SO-2021';
+SELECT 'checkout again with the same ref' AS "call",
+       loyalty.transfer(:liu_wallet, :revenue, 5000, 'SO-2021', 'checkout', at => days_ago(7, '20:00')) = :checkout
+         AS "same transfer"
+UNION ALL
+SELECT 'SO-2099 refused: nothing written',
+       NOT EXISTS (SELECT 1 FROM loyalty.wallet_transfer WHERE ref = 'SO-2099');
+SELECT cny(posted) AS "posted CNY", cny(pending_debits) AS "held CNY", cny(available) AS "available CNY"
+FROM loyalty.wallet_balance(:liu_wallet, at => days_ago(6, '11:00'));
+
+\echo '=== 55. She returns SO-2021, 4 days ago ===================================='
+\echo 'The refund gives back what the order paid from her wallet (50.00) and'
+\echo 'takes back its cashback (24.00): 34.00 - 24.00 + 50.00 = 60.00. Her wallet,'
+\echo 'newest first (amounts from her side):'
+UPDATE store_orders SET status = 'refunded', status_at = days_ago(4, '10:00') WHERE id = 'SO-2021';
+SELECT current_date - h.at::date AS days_ago, h.kind, cny(h.amount) AS "CNY", wname(h.counterparty) AS counterparty,
+       h.state, h.ref
+FROM loyalty.wallet_history(:liu_wallet) h;
+SELECT cny(available) AS "available CNY" FROM loyalty.wallet_balance(:liu_wallet, at => days_ago(4, '10:00'));
+
+\echo '=== 56. A partial refund of SO-2020: 1,000.00 of 3,000.00, 3 days ago ======'
+\echo 'loyalty.refund reverses points and cashback by the same formula: after'
+\echo 'refunds R of an order of amount A, C - floor(C x (A - R) / A) of a cashback'
+\echo 'C stands reversed: 60.00 - floor(60.00 x 2,000 / 3,000) = 20.00. It'
+\echo 'returns the points reversed: 300 - floor(300 x 2,000 / 3,000) = 100.'
+SELECT loyalty.refund('store_orders', 'SO-2020', 100000, 'RF-2020-1', at => days_ago(3, '16:00')) AS "points reversed";
+SELECT order_id, generation, rule_code, cny(amount) AS "cashback CNY", cny(paid) AS "paid CNY",
+       cny(reversed) AS "reversed CNY", cny(debt) AS "as debt CNY"
+FROM loyalty.order_cashback WHERE member_id = :liu ORDER BY order_id;
+SELECT cny(available) AS "Liu Yang's wallet, CNY" FROM loyalty.wallet_balance(:liu_wallet, at => days_ago(3, '16:00'));
+
+\echo '=== 57. Chen Jing spends her cashback, then returns the order that paid it =='
+\echo 'SO-2022 (2,000.00, 8 days ago) earns 40.00; she spends all 40.00 on SO-2023'
+\echo '(800.00, 6 days ago), which earns 16.00 when delivered. Two days ago she'
+\echo 'returns SO-2022: its 40.00 cashback is reversed, but only 16.00 is left.'
+\echo 'The reversal takes the 16.00 and records 24.00 of wallet debt: it never'
+\echo 'overdraws her wallet.'
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at)
+VALUES ('SO-2022', 'C2001', 200000, 'completed', '[{"sku": "DESK-S", "category": "desks", "price": 200000}]',
+        days_ago(8, '10:00'), days_ago(8, '10:00'));
+SELECT wallet_id AS chen_wallet FROM loyalty.wallet WHERE owner_member = :chen \gset
+BEGIN;
+SELECT loyalty.transfer(:chen_wallet, :revenue, 4000, 'SO-2023', 'checkout', at => days_ago(6, '14:00')) > 0 AS paid_from_wallet;
+INSERT INTO store_orders (id, customer, total, status, lines, created_at, status_at)
+VALUES ('SO-2023', 'C2001', 80000, 'paid', '[{"sku": "RUG-S", "category": "rugs", "price": 80000}]',
+        days_ago(6, '14:00'), days_ago(6, '14:00'));
+COMMIT;
+UPDATE store_orders SET status = 'completed', status_at = days_ago(5, '14:00') WHERE id = 'SO-2023';
+UPDATE store_orders SET status = 'refunded', status_at = days_ago(2, '09:00') WHERE id = 'SO-2022';
+SELECT order_id, cny(amount) AS "cashback CNY", cny(paid) AS "paid CNY", cny(reversed) AS "reversed CNY",
+       cny(debt) AS "as debt CNY"
+FROM loyalty.order_cashback WHERE member_id = :chen ORDER BY order_id;
+SELECT cny(b.posted) AS "wallet CNY", cny(d.amount) AS "debt CNY", wname(d.creditor) AS "owed to"
+FROM loyalty.wallet_balance(:chen_wallet, at => days_ago(2, '09:00')) b, loyalty.wallet_debt d
+WHERE d.wallet_id = :chen_wallet;
+\echo 'Debt is paid first out of her next credit. Yesterday the store credits her'
+\echo '30.00 of goodwill from the budget: 24.00 goes straight back to it.'
+SELECT loyalty.transfer(:budget, :chen_wallet, 3000, 'GOODWILL-C2001', 'goodwill', at => days_ago(1, '10:00')) > 0 AS credited;
+SELECT current_date - h.at::date AS days_ago, h.kind, cny(h.amount) AS "CNY", wname(h.counterparty) AS counterparty, h.ref
+FROM loyalty.wallet_history(:chen_wallet) h;
+SELECT cny(b.posted) AS "wallet CNY", cny(d.amount) AS "debt CNY"
+FROM loyalty.wallet_balance(:chen_wallet, at => days_ago(1, '10:00')) b, loyalty.wallet_debt d
+WHERE d.wallet_id = :chen_wallet;
+
+\echo '=== 58. The points mall opens =============================================='
+\echo 'Rewards are bought with points. The mini lamp has 2 units in stock; the'
+\echo 'armchair 1, for intermediate members and up; the mug is unlimited.'
+SELECT loyalty.add_reward('demo_store', 'MUG', 'Store mug', 300) AS mug,
+       loyalty.add_reward('demo_store', 'LAMP-MINI', 'Mini desk lamp', 500, stock => 2) AS lamp,
+       loyalty.add_reward('demo_store', 'CHAIR-VIP', 'Designer armchair', 8000, stock => 1,
+                          min_tier => 'intermediate') AS chair;
+SELECT r.sku, r.name, r.points_cost, COALESCE(r.stock::text, 'unlimited') AS stock, r.min_tier
+FROM loyalty.reward r WHERE r.program_id = :store_id ORDER BY r.points_cost;
+
+\echo '=== 59. Redemptions, 2 days ago ============================================'
+\echo 'Chen Jing takes the armchair and a lamp; Liu Yang the second lamp. Liu Yang'
+\echo 'is in no tier for the armchair, Sun Mei finds the lamps gone, Wu Hao has 100'
+\echo 'points. Refusals write nothing. A retry of a ref returns its redemption.'
+SELECT v.n, c.name, v.sku, v.qty, try_redeem(c.member, v.sku, v.qty, v.ref, v.at) AS result
+FROM (VALUES (1, 'C2001', 'CHAIR-VIP', 1, 'MALL-1', days_ago(2, '12:00')),
+             (2, 'C2001', 'LAMP-MINI', 1, 'MALL-2', days_ago(2, '12:01')),
+             (3, 'C2002', 'LAMP-MINI', 1, 'MALL-3', days_ago(2, '13:00')),
+             (4, 'C2002', 'CHAIR-VIP', 1, 'MALL-4', days_ago(2, '13:01')),
+             (5, 'C2003', 'LAMP-MINI', 1, 'MALL-5', days_ago(2, '14:00')),
+             (6, 'C2005', 'MUG',       1, 'MALL-6', days_ago(2, '15:00')),
+             (7, 'C2001', 'CHAIR-VIP', 1, 'MALL-1', days_ago(2, '12:00')))
+     AS v(n, customer, sku, qty, ref, at)
+JOIN store_customer c ON c.external_id = v.customer ORDER BY v.n;
+\echo 'Yesterday Liu Yang cancels her lamp: it is restocked and her 500 points'
+\echo 'come back (never cash). Sun Mei gets the lamp after all.'
+SELECT loyalty.cancel_redemption(redemption_id, at => days_ago(1, '09:00')) AS cancelled
+FROM loyalty.reward_redemption WHERE member_id = :liu AND ref = 'MALL-3';
+SELECT try_redeem(:sun, 'LAMP-MINI', 1, 'MALL-7', days_ago(1, '11:00')) AS "Sun Mei, again";
+SELECT c.name, r.sku, d.qty, d.points, d.state, current_date - d.at::date AS days_ago
+FROM loyalty.reward_redemption d JOIN loyalty.reward r USING (reward_id)
+JOIN store_customer c ON c.member = d.member_id ORDER BY d.redemption_id;
+SELECT r.sku, COALESCE(r.stock::text, 'unlimited') AS stock, r.redeemed,
+       COALESCE((r.stock - r.redeemed)::text, 'unlimited') AS "left"
+FROM loyalty.reward r WHERE r.program_id = :store_id ORDER BY r.points_cost;
+SELECT loyalty.points(:liu, days_ago(1, '08:59')) AS "Liu Yang's points before the cancel",
+       loyalty.points(:liu, days_ago(1, '09:00')) AS "after";
+
+\echo '=== 60. The wallets today =================================================='
+\echo 'posted is booked money, available subtracts pending holds. The budget paid'
+\echo '140.00 of cashback and 30.00 of goodwill and got 84.00 back; revenue keeps'
+\echo 'the 40.00 Chen Jing paid; external:CNY is minus what was funded.'
+SELECT w.name, w.role, c.name AS owner, cny(b.posted) AS "posted CNY", cny(b.pending_debits) AS "held CNY",
+       cny(b.available) AS "available CNY"
+FROM loyalty.wallet w CROSS JOIN LATERAL loyalty.wallet_balance(w.wallet_id) b
+LEFT JOIN store_customer c ON c.member = w.owner_member
+WHERE w.program_id = :store_id ORDER BY w.wallet_id;
+\echo 'wallet_balance at any instant: Liu Yang''s wallet through her story.'
+SELECT v.what, cny(b.posted) AS "posted CNY"
+FROM (VALUES (1, 'SO-2020 paid, 10 days ago', days_ago(10, '19:00')),
+             (2, 'SO-2020 delivered',         days_ago(9, '15:00')),
+             (3, 'SO-2021 paid',              days_ago(7, '20:00')),
+             (4, 'SO-2021 delivered',         days_ago(6, '11:00')),
+             (5, 'SO-2021 returned',          days_ago(4, '10:00')),
+             (6, 'SO-2020 partly refunded',   days_ago(3, '16:00'))) AS v(n, what, at),
+     LATERAL loyalty.wallet_balance(:liu_wallet, at => v.at) b
+ORDER BY v.n;
+
+\echo '=== 61. wallet_activity_daily: posted transfers per day and kind ==========='
+\echo 'One row per day, direction (debit wallet role -> credit wallet role) and'
+\echo 'kind. debt_repayment is the 24.00 Chen Jing owed, paid out of the goodwill.'
+SELECT current_date - day AS days_ago, from_role, to_role, kind, transfers, cny(amount) AS "CNY"
+FROM loyalty.wallet_activity_daily WHERE program = 'demo_store' ORDER BY day, from_role, to_role, kind;
+
+\echo '=== 62. reward_redemptions_daily ==========================================='
+SELECT current_date - day AS days_ago, sku, redemptions, units, points, cancellations,
+       units_returned, points_returned
+FROM loyalty.reward_redemptions_daily WHERE program = 'demo_store' ORDER BY day, sku;
+
+\echo '=== 63. verify(): wallets and stock too ===================================='
+\echo 'Each wallet''s booked balance equals its entries; each currency sums to'
+\echo 'zero, external account included; no part overdrawn; holds and debts match;'
+\echo 'reward stock matches its redemptions.'
+SELECT check_name, ok, detail FROM loyalty.verify('demo_store')
+WHERE check_name LIKE 'wallets:%' OR check_name LIKE 'rewards:%';
+SELECT count(*) AS checks, bool_and(ok) AS "all ok" FROM loyalty.verify();
