@@ -241,17 +241,19 @@ part_for(const LyWallet *w, int64 hint)
 static LyPlan plan_part_debit = {
 	"UPDATE loyalty.wallet_part SET posted = posted - $3, pending_debits = pending_debits + $4,"
 	" day = CASE WHEN $7 > 0 AND (day IS NULL OR day < $5) THEN $5 ELSE day END,"
-	" day_debited = CASE WHEN $7 = 0 THEN day_debited WHEN day = $5 THEN day_debited + $6"
-	"  WHEN day IS NULL OR day < $5 THEN $6 ELSE day_debited END"
+	" day_debited = CASE WHEN $7 = 0 THEN day_debited WHEN day IS NULL OR day < $5 THEN $6"
+	"  ELSE day_debited + $6 END"
 	" WHERE wallet_id = $1 AND part = $2 AND ($8 OR posted - pending_debits >= $3 + $4)"
-	" AND ($7 = 0 OR CASE WHEN day = $5 THEN day_debited ELSE 0 END + $6 <= $7)"
+	" AND ($7 = 0 OR CASE WHEN day IS NULL OR day < $5 THEN 0 ELSE day_debited END + $6 <= $7)"
+	" AND posted >= -9223372036854775807 + $3"
 	" RETURNING posted",
 	8, {INT8OID, INT4OID, INT8OID, INT8OID, DATEOID, INT8OID, INT8OID, BOOLOID}
 };
 
 static LyPlan plan_part_credit = {
 	"UPDATE loyalty.wallet_part SET posted = posted + $3, pending_credits = pending_credits + $4"
-	" WHERE wallet_id = $1 AND part = $2 RETURNING debt",
+	" WHERE wallet_id = $1 AND part = $2"
+	" AND posted <= 9223372036854775807 - $3 AND pending_credits <= 9223372036854775807 - $4 RETURNING debt",
 	4, {INT8OID, INT4OID, INT8OID, INT8OID}
 };
 
@@ -322,6 +324,16 @@ part_missing(const LyWallet *w, int32 part)
 			 errmsg("wallet " INT64_FORMAT " (\"%s\") changed its escrow parts during this transaction (part %d is gone)",
 					w->wallet_id, w->name, part),
 			 errhint("Retry the transaction.")));
+}
+
+static void
+balance_overflow(const LyWallet *w, int64 amount)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("wallet " INT64_FORMAT " (\"%s\") cannot %s " INT64_FORMAT " (minor units of %s): its balance would overflow bigint",
+					w->wallet_id, w->name, amount < 0 ? "pay" : "receive",
+					amount < 0 ? -amount : amount, w->currency)));
 }
 
 /*
@@ -490,7 +502,8 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 	{
 		bool		isnull;
 		Datum		counted_day = ly_col_datum(0, 2, &isnull);
-		int64		today = (!isnull && DatumGetDateADT(counted_day) == day) ? ly_col_int64(0, 3, 0) : 0;
+		/* a debit dated before the latest counted day counts against that day */
+		int64		today = (!isnull && DatumGetDateADT(counted_day) >= day) ? ly_col_int64(0, 3, 0) : 0;
 
 		if (amount > w->daily_debit_limit - today)
 		{
@@ -565,7 +578,7 @@ part_debit(const LyWallet *w, int32 part, int64 amount, bool hold, TimestampTz a
 	}
 	*available = have;
 	if (ly_exec(&plan_part_debit, values, NULL, 0) != 1)
-		elog(ERROR, "wallet " INT64_FORMAT " part %d: debit failed after its refill", w->wallet_id, part);
+		balance_overflow(w, -amount);
 	return LY_DEBIT_DONE;
 }
 
@@ -577,7 +590,13 @@ part_credit(const LyWallet *w, int32 part, int64 amount, bool pending)
 		Int64GetDatum(pending ? 0 : amount), Int64GetDatum(pending ? amount : 0)};
 
 	if (ly_exec(&plan_part_credit, values, NULL, 1) != 1)
-		part_missing(w, part);
+	{
+		Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part)};
+
+		if (ly_exec(&plan_part_lock, lock_values, NULL, 1) != 1)
+			part_missing(w, part);
+		balance_overflow(w, amount);
+	}
 	return ly_col_int64(0, 1, 0);
 }
 
@@ -589,8 +608,8 @@ raise_short(const LyWallet *w, LyDebitResult result, int64 amount, int64 availab
 				(errcode(ERRCODE_LY_DAILY_LIMIT),
 				 errmsg("wallet " INT64_FORMAT " (\"%s\") would exceed its daily debit limit of " INT64_FORMAT,
 						w->wallet_id, w->name, w->daily_debit_limit),
-				 errdetail("It may still debit " INT64_FORMAT " %s today; this transfer asks " INT64_FORMAT ".",
-						   Max(available, 0), w->currency, amount),
+				 errdetail("It may still debit " INT64_FORMAT " today; this transfer asks " INT64_FORMAT " (minor units of %s).",
+						   Max(available, 0), amount, w->currency),
 				 errhint("Days are the programme's time zone days.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
@@ -970,15 +989,17 @@ transfer_replay(const TransferRequest *r)
 	" d AS (UPDATE loyalty.wallet_part SET posted = posted - CASE WHEN $9 THEN 0 ELSE $8 END," \
 	"  pending_debits = pending_debits + CASE WHEN $9 THEN $8 ELSE 0 END," \
 	"  day = CASE WHEN $13 > 0 AND (day IS NULL OR day < $12) THEN $12 ELSE day END," \
-	"  day_debited = CASE WHEN $13 = 0 THEN day_debited WHEN day = $12 THEN day_debited + $8" \
-	"   WHEN day IS NULL OR day < $12 THEN $8 ELSE day_debited END" \
+	"  day_debited = CASE WHEN $13 = 0 THEN day_debited WHEN day IS NULL OR day < $12 THEN $8" \
+	"   ELSE day_debited + $8 END" \
 	"  WHERE wallet_id = $4 AND part = $6 AND EXISTS (SELECT 1 FROM " gate ")" \
 	"  AND ($14 OR posted - pending_debits >= $8)" \
-	"  AND ($13 = 0 OR CASE WHEN day = $12 THEN day_debited ELSE 0 END + $8 <= $13) RETURNING 1 AS done),"
+	"  AND ($13 = 0 OR CASE WHEN day IS NULL OR day < $12 THEN 0 ELSE day_debited END + $8 <= $13)" \
+	"  AND posted >= -9223372036854775807 + $8 RETURNING 1 AS done),"
 #define FAST_TRANSFER_CREDIT(gate) \
 	" c AS (UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN $9 THEN 0 ELSE $8 END," \
 	"  pending_credits = pending_credits + CASE WHEN $9 THEN $8 ELSE 0 END" \
-	"  WHERE wallet_id = $5 AND part = $7 AND EXISTS (SELECT 1 FROM " gate ") RETURNING debt),"
+	"  WHERE wallet_id = $5 AND part = $7 AND EXISTS (SELECT 1 FROM " gate ")" \
+	"  AND posted <= 9223372036854775807 - $8 AND pending_credits <= 9223372036854775807 - $8 RETURNING debt),"
 #define FAST_TRANSFER_TAIL \
 	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
 	"  SELECT $4, $11, t.transfer_id, $6, -$8 FROM t, d WHERE NOT $9" \
@@ -1044,6 +1065,8 @@ transfer_api(TransferRequest *r, int64 hint)
 	debited = ly_col_bool(0, 2, false);
 	credited = !ly_col_is_null(0, 3);
 	debt = ly_col_int64(0, 3, 0);
+	if (debited && !credited)
+		balance_overflow(r->credit, r->amount);
 	if (!debited)
 	{
 		/* the part was short (or over its day's limit): the slow path decides */
@@ -1244,10 +1267,12 @@ static LyPlan plan_transfer_lock = {TRANSFER_LOCK_SQL, 1, {INT8OID}};
  */
 static LyPlan plan_transfer_try_lock = {TRANSFER_LOCK_SQL " SKIP LOCKED", 1, {INT8OID}};
 
+/* $5: the local day the hold counted towards daily_debit_limit (NULL: none): what is not posted is given back. */
 static LyPlan plan_hold_release_debit = {
-	"UPDATE loyalty.wallet_part SET pending_debits = pending_debits - $3, posted = posted - $4"
+	"UPDATE loyalty.wallet_part SET pending_debits = pending_debits - $3, posted = posted - $4,"
+	" day_debited = CASE WHEN day = $5 THEN GREATEST(day_debited - ($3 - $4), 0) ELSE day_debited END"
 	" WHERE wallet_id = $1 AND part = $2",
-	4, {INT8OID, INT4OID, INT8OID, INT8OID}
+	5, {INT8OID, INT4OID, INT8OID, INT8OID, DATEOID}
 };
 
 static LyPlan plan_hold_release_credit = {
@@ -1355,7 +1380,14 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 		values[2] = Int64GetDatum(held);
 		values[3] = Int64GetDatum(moved);
 		if (do_debit)
-			ly_exec(&plan_hold_release_debit, values, NULL, 0);
+		{
+			Datum		release_values[5] = {values[0], values[1], values[2], values[3],
+				DateADTGetDatum(debit.daily_debit_limit > 0 ?
+								ly_local_date(ly_settings(debit.program_id)->timezone, created) : 0)};
+			char		release_nulls[5] = {' ', ' ', ' ', ' ', debit.daily_debit_limit > 0 ? ' ' : 'n'};
+
+			ly_exec(&plan_hold_release_debit, release_values, release_nulls, 0);
+		}
 		else if (ly_exec(&plan_hold_release_credit, values, NULL, 1) == 1)
 			debt = ly_col_int64(0, 1, 0);
 	}
