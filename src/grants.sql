@@ -77,7 +77,8 @@ TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
     @extschema@.run_expiry(timestamptz, int),
     @extschema@.run_tier_review(timestamptz, int),
-    @extschema@.expire_coupons(timestamptz, int)
+    @extschema@.expire_coupons(timestamptz, int),
+    @extschema@.expire_holds(timestamptz, int)
 TO loyalty_admin;
 
 GRANT SELECT ON

@@ -1,6 +1,6 @@
 /*
  * jobs.c: batch jobs run by the DBA or pg_cron (run_expiry, run_tier_review,
- * expire_coupons), the driver they share, and their run bookkeeping: a
+ * expire_coupons, expire_holds), the driver they share, and their run bookkeeping: a
  * loyalty.job_run row updated after every committed batch (read live
  * through loyalty.job_runs / job_progress, which show a run whose backend no
  * longer runs it as failed) and NOTICEs.
@@ -13,6 +13,7 @@
  * after a commit cannot leave the session with the owner's rights.
  */
 #include "definitions.h"
+#include "wallets.h"
 
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -21,6 +22,7 @@
 PG_FUNCTION_INFO_V1(ly_run_expiry);
 PG_FUNCTION_INFO_V1(ly_run_tier_review);
 PG_FUNCTION_INFO_V1(ly_expire_coupons);
+PG_FUNCTION_INFO_V1(ly_expire_holds);
 
 typedef struct JobRun
 {
@@ -408,5 +410,45 @@ ly_expire_coupons(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("expire_coupons: done: %lld coupons expired in %d batches (run %lld)",
 					(long long) run.items, run.batches, (long long) run.run_id)));
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * expire_holds(as_of, batch_size)
+ * ------------------------------------------------------------------- */
+
+/*
+ * Book the next batch of pending wallet transfers whose pending_timeout
+ * passed by as_of: voided as of their timeout, their holds released.  The
+ * balances were right without it (wallet_balance does not count a hold past
+ * its timeout); this books it, as run_expiry books expired points.
+ */
+static bool
+hold_expiry_batch(JobRun *run, TimestampTz as_of, int32 batch_size, void *state)
+{
+	int64		amount;
+	int64		voided = ly_wallet_expire_holds(as_of, batch_size, &amount);
+
+	(void) state;
+	if (voided < 0)
+		return false;
+	run->batches++;
+	run->items += voided;
+	run->amount += amount;
+	ereport(NOTICE,
+			(errmsg("expire_holds: batch %d: %lld holds voided (total %lld, %.0f holds/s)",
+					run->batches, (long long) voided, (long long) run->items, job_rate(run))));
+	return true;
+}
+
+Datum
+ly_expire_holds(PG_FUNCTION_ARGS)
+{
+	JobRun		run = {.job = "expire_holds"};
+
+	job_drive(fcinfo, &run, hold_expiry_batch, NULL);
+	ereport(NOTICE,
+			(errmsg("expire_holds: done: %lld holds voided, amount %lld, in %d batches (run %lld)",
+					(long long) run.items, (long long) run.amount, run.batches, (long long) run.run_id)));
 	PG_RETURN_VOID();
 }

@@ -296,8 +296,16 @@ static LyPlan plan_expired_holds = {
 	3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 };
 
+/* Who closes a pending transfer. */
+typedef enum CloseBy
+{
+	CLOSE_BY_API,				/* post_transfer, void_transfer: checks caller and timeout */
+	CLOSE_BY_DEBIT,				/* a debit's slow path, its debit part locked: waits for nothing */
+	CLOSE_BY_JOB				/* expire_holds: the transfer row locked, then both parts in order */
+} CloseBy;
+
 static bool transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount,
-						   TimestampTz at, Oid caller, bool check_caller, int64 *posted);
+						   TimestampTz at, Oid caller, CloseBy by, int64 *posted);
 
 static int
 void_expired_holds(const LyWallet *w, int32 part, TimestampTz at)
@@ -311,7 +319,7 @@ void_expired_holds(const LyWallet *w, int32 part, TimestampTz at)
 		ids[i] = ly_col_int64(i, 1, 0);
 
 	for (uint64 i = 0; i < n; i++)
-		if (transfer_close(ids[i], false, false, 0, at, InvalidOid, false, NULL))
+		if (transfer_close(ids[i], false, false, 0, at, InvalidOid, CLOSE_BY_DEBIT, NULL))
 			voided++;
 	return voided;
 }
@@ -1296,7 +1304,7 @@ static LyPlan plan_transfer_closed = {
  */
 static bool
 transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, TimestampTz at,
-			   Oid caller, bool check_caller, int64 *posted)
+			   Oid caller, CloseBy by, int64 *posted)
 {
 	Datum		values[4] = {Int64GetDatum(transfer_id)};
 	LyWallet	debit;
@@ -1310,6 +1318,8 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 	TimestampTz created;
 	int64		moved;
 	int64		debt = 0;
+
+	bool		check_caller = by == CLOSE_BY_API;
 
 	if (ly_exec(check_caller ? &plan_transfer_lock : &plan_transfer_try_lock, values, NULL, 1) != 1)
 	{
@@ -1355,7 +1365,7 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 	 * A lazy void runs with the debit part locked: the credit part is taken
 	 * only if nobody holds it (waiting there would break the wallet id order).
 	 */
-	if (!check_caller)
+	if (by == CLOSE_BY_DEBIT)
 	{
 		int64		ignored;
 
@@ -1407,6 +1417,42 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 	return true;
 }
 
+/*
+ * expire_holds (jobs.c): void the pending transfers whose timeout passed by
+ * `as_of`, at most `limit`, skipping any that someone is closing; returns
+ * how many and their amount.
+ */
+static LyPlan plan_holds_due = {
+	"SELECT transfer_id, amount FROM loyalty.wallet_transfer"
+	" WHERE was_pending AND state = 'pending' AND pending_until <= $1"
+	" ORDER BY pending_until, transfer_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+	2, {TIMESTAMPTZOID, INT4OID}
+};
+
+int64
+ly_wallet_expire_holds(TimestampTz as_of, int32 limit, int64 *amount)
+{
+	Datum		values[2] = {TimestampTzGetDatum(as_of), Int32GetDatum(limit)};
+	uint64		n = ly_exec(&plan_holds_due, values, NULL, 0);
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *amounts = palloc(sizeof(int64) * Max(n, 1));
+	int64		voided = 0;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		ids[i] = ly_col_int64(i, 1, 0);
+		amounts[i] = ly_col_int64(i, 2, 0);
+	}
+	*amount = 0;
+	for (uint64 i = 0; i < n; i++)
+		if (transfer_close(ids[i], false, false, 0, as_of, InvalidOid, CLOSE_BY_JOB, NULL))
+		{
+			voided++;
+			*amount += amounts[i];
+		}
+	return n == 0 ? -1 : voided;
+}
+
 Datum
 ly_post_transfer(PG_FUNCTION_ARGS)
 {
@@ -1423,7 +1469,7 @@ ly_post_transfer(PG_FUNCTION_ARGS)
 		amount = ly_arg_positive(fcinfo, 1, "amount");
 	at = ly_arg_instant(fcinfo, 2, "at");
 	ly_enter(&call);
-	transfer_close(transfer_id, true, has_amount, amount, at, call.caller, true, &posted);
+	transfer_close(transfer_id, true, has_amount, amount, at, call.caller, CLOSE_BY_API, &posted);
 	ly_leave(&call);
 	PG_RETURN_INT64(posted);
 }
@@ -1439,7 +1485,7 @@ ly_void_transfer(PG_FUNCTION_ARGS)
 	transfer_id = PG_GETARG_INT64(0);
 	at = ly_arg_instant(fcinfo, 1, "at");
 	ly_enter(&call);
-	transfer_close(transfer_id, false, false, 0, at, call.caller, true, NULL);
+	transfer_close(transfer_id, false, false, 0, at, call.caller, CLOSE_BY_API, NULL);
 	ly_leave(&call);
 	PG_RETURN_VOID();
 }

@@ -56,6 +56,7 @@ extern int64 ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64
 							LyDebitResult *result);
 extern int64 ly_wallet_lock_available(const LyWallet *w, TimestampTz at);
 extern void ly_wallets_invalidate(void);
+extern int64 ly_wallet_expire_holds(TimestampTz as_of, int32 limit, int64 *amount);
 
 /* Refs of the transfers the extension makes itself; the API refuses them. */
 #define LY_INTERNAL_REF "loyalty:"

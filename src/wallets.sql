@@ -656,3 +656,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._member_wallets(oid, bigint) IS 'Internal body of member_wallets.';
+
+-- Batch job ---------------------------------------------------------------------
+
+CREATE PROCEDURE @extschema@.expire_holds(as_of timestamptz DEFAULT now(), batch_size int DEFAULT 10000)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ly_expire_holds';
+COMMENT ON PROCEDURE @extschema@.expire_holds(timestamptz, int) IS
+    'Void the pending wallet transfers whose pending_timeout passed by as_of (their holds already stopped counting); commits per batch; resumable.';
