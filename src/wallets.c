@@ -252,8 +252,8 @@ static LyPlan plan_part_debit = {
 
 static LyPlan plan_part_credit = {
 	"UPDATE loyalty.wallet_part SET posted = posted + $3, pending_credits = pending_credits + $4"
-	" WHERE wallet_id = $1 AND part = $2"
-	" AND posted <= 9223372036854775807 - $3 AND pending_credits <= 9223372036854775807 - $4 RETURNING debt",
+	" WHERE wallet_id = $1 AND part = $2 AND posted <= 9223372036854775807 - $3"
+	" AND pending_credits <= 9223372036854775807 - $4 - GREATEST(posted, 0) RETURNING debt",
 	4, {INT8OID, INT4OID, INT8OID, INT8OID}
 };
 
@@ -1007,7 +1007,8 @@ transfer_replay(const TransferRequest *r)
 	" c AS (UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN $9 THEN 0 ELSE $8 END," \
 	"  pending_credits = pending_credits + CASE WHEN $9 THEN $8 ELSE 0 END" \
 	"  WHERE wallet_id = $5 AND part = $7 AND EXISTS (SELECT 1 FROM " gate ")" \
-	"  AND posted <= 9223372036854775807 - $8 AND pending_credits <= 9223372036854775807 - $8 RETURNING debt),"
+	"  AND posted <= 9223372036854775807 - $8" \
+	"  AND pending_credits <= 9223372036854775807 - $8 - GREATEST(posted, 0) RETURNING debt),"
 #define FAST_TRANSFER_TAIL \
 	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
 	"  SELECT $4, $11, t.transfer_id, $6, -$8 FROM t, d WHERE NOT $9" \
@@ -1091,6 +1092,39 @@ transfer_api(TransferRequest *r, int64 hint)
 	return transfer_id;
 }
 
+/* at + timeout; one clear error when that leaves the timestamp range. */
+static TimestampTz
+pending_until(TimestampTz at, Interval *timeout)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile TimestampTz until = 0;
+	volatile bool overflow = false;
+
+	PG_TRY();
+	{
+		until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(at),
+														IntervalPGetDatum(timeout)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DATETIME_VALUE_OUT_OF_RANGE)
+			PG_RE_THROW();
+		FlushErrorState();
+		overflow = true;
+	}
+	PG_END_TRY();
+	if (overflow || !IS_VALID_TIMESTAMP(until) || TIMESTAMP_NOT_FINITE(until))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("pending_timeout %s reaches past the last valid timestamp",
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(timeout))))));
+	return until;
+}
+
 /* A transfer's ref: not empty, not one of the extension's own. */
 static char *
 wallet_ref_arg(FunctionCallInfo fcinfo, int argno)
@@ -1156,13 +1190,7 @@ ly_transfer(PG_FUNCTION_ARGS)
 					 errmsg("pending_timeout must be positive, got %s",
 							DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(timeout))))));
 		r.has_until = true;
-		r.pending_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																  TimestampTzGetDatum(at),
-																  IntervalPGetDatum(timeout)));
-		if (!IS_VALID_TIMESTAMP(r.pending_until) || TIMESTAMP_NOT_FINITE(r.pending_until))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("pending_timeout reaches past the last valid timestamp")));
+		r.pending_until = pending_until(at, timeout);
 	}
 
 	ly_enter(&call);
@@ -1285,7 +1313,7 @@ static LyPlan plan_hold_release_debit = {
 
 static LyPlan plan_hold_release_credit = {
 	"UPDATE loyalty.wallet_part SET pending_credits = pending_credits - $3, posted = posted + $4"
-	" WHERE wallet_id = $1 AND part = $2 RETURNING debt",
+	" WHERE wallet_id = $1 AND part = $2 AND posted <= 9223372036854775807 - $4 RETURNING debt",
 	4, {INT8OID, INT4OID, INT8OID, INT8OID}
 };
 
@@ -1354,7 +1382,7 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transfer " INT64_FORMAT " cannot be closed at %s, before it was made (%s)",
-						transfer_id, timestamptz_to_str(at), timestamptz_to_str(created))));
+						transfer_id, pstrdup(timestamptz_to_str(at)), pstrdup(timestamptz_to_str(created)))));
 	if (check_caller && post && has_until && until <= at)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_TRANSFER_NOT_PENDING),
@@ -1371,6 +1399,12 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 
 		if (!part_try_lock(&credit, credit_part, &ignored))
 			return false;
+	}
+	if (check_caller && post)
+	{
+		/* a hold made before a freeze is voided, not paid */
+		require_not_frozen(&debit);
+		require_not_frozen(&credit);
 	}
 	moved = post ? (has_amount ? amount : held) : 0;
 	if (post && moved > held)
@@ -1400,6 +1434,8 @@ transfer_close(int64 transfer_id, bool post, bool has_amount, int64 amount, Time
 		}
 		else if (ly_exec(&plan_hold_release_credit, values, NULL, 1) == 1)
 			debt = ly_col_int64(0, 1, 0);
+		else
+			balance_overflow(&credit, moved);
 	}
 	values[0] = Int64GetDatum(transfer_id);
 	values[1] = CStringGetTextDatum(post ? "posted" : "voided");
