@@ -610,23 +610,31 @@ unearn(Order *o, OrderMember *om, TimestampTz at)
 }
 
 static LyPlan plan_order_spends = {
-	"SELECT DISTINCT source FROM loyalty.points_entry"
-	" WHERE member_id = $1 AND operation = 'spend' AND ref = $2",
+	"SELECT DISTINCT source, ref FROM loyalty.points_entry"
+	" WHERE member_id = $1 AND operation = 'spend' AND (ref = $2 OR starts_with(ref, $2 || '#'))",
 	2, {INT8OID, TEXTOID}
 };
 
-/* Give back what the order spent: points spent with the order's id as ref. */
+/*
+ * Give back what the order spent: points spent with the order's id as ref,
+ * or "id#" and anything for a later payment ("id#2"); each spend reversed in
+ * full once, so what an earlier cancel gave back is not given twice.
+ */
 static void
 return_spends(Order *o, OrderMember *om, TimestampTz at)
 {
 	Datum		values[2] = {Int64GetDatum(o->member_id), CStringGetTextDatum(o->order_id)};
 	uint64		n = ly_exec(&plan_order_spends, values, NULL, 0);
 	char	  **sources = palloc(sizeof(char *) * Max(n, 1));
+	char	  **refs = palloc(sizeof(char *) * Max(n, 1));
 
 	for (uint64 i = 0; i < n; i++)
+	{
 		sources[i] = ly_col_text(i, 1);
+		refs[i] = ly_col_text(i, 2);
+	}
 	for (uint64 i = 0; i < n; i++)
-		ly_points_reverse(o->member_id, sources[i], o->order_id, "spend", true, 0, at);
+		ly_points_reverse(o->member_id, sources[i], refs[i], "spend", true, 0, at);
 	if (n > 0)
 		om->fresh = false;
 }
@@ -936,51 +944,57 @@ cashback_sync(Order *o, TimestampTz at)
 	}
 }
 
+/* The member's posted wallet payments keyed by the order (the member's few entries, not the programme's). */
 static LyPlan plan_order_wallet_spends = {
 	"SELECT t.transfer_id, t.debit_wallet, t.credit_wallet, t.posted_amount"
-	" FROM loyalty.wallet_transfer t JOIN loyalty.wallet w ON w.wallet_id = t.debit_wallet"
-	" WHERE t.program_id = $1 AND t.ref = $2 AND t.state = 'posted' AND w.owner_member = $3"
+	" FROM loyalty.wallet w"
+	" JOIN loyalty.wallet_entry e ON e.wallet_id = w.wallet_id AND e.amount < 0"
+	" JOIN loyalty.wallet_transfer t ON t.transfer_id = e.transfer_id AND t.debit_wallet = w.wallet_id"
+	" WHERE w.owner_member = $3 AND t.program_id = $1 AND t.state = 'posted'"
+	" AND (t.ref = $2 OR starts_with(t.ref, $2 || '#'))"
 	" AND NOT EXISTS (SELECT 1 FROM loyalty.wallet_transfer r"
-	"  WHERE r.program_id = $1 AND r.ref = '" LY_INTERNAL_REF "return:' || t.transfer_id)",
+	"  WHERE r.program_id = $1 AND r.ref = '" LY_INTERNAL_REF "return:' || t.transfer_id)"
+	" ORDER BY t.transfer_id",
 	3, {INT8OID, TEXTOID, INT8OID}
 };
 
 /*
- * Give back wallet money the order paid: a transfer from the member's wallet
- * with the order's id as ref (its generation's key after a new payment:
- * "id#2"), returned once.
+ * Give back wallet money the order paid: transfers from the member's wallet
+ * with the order's id as ref, or "id#" and anything for a later payment
+ * ("id#2"), each returned once.
  */
 static void
 return_wallet_spends(Order *o, TimestampTz at)
 {
-	Datum		values[3] = {Int64GetDatum(o->program_id), CStringGetTextDatum(generation_ref(o)),
+	Datum		values[3] = {Int64GetDatum(o->program_id), CStringGetTextDatum(o->order_id),
 	Int64GetDatum(o->member_id)};
-	LyWallet	payer;
-	LyWallet	payee;
-	int64		transfer_id;
-	int64		payer_id;
-	int64		payee_id;
-	int64		amount;
-	LyDebitResult result;
+	uint64		n = ly_exec(&plan_order_wallet_spends, values, NULL, 0);
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1) * 4);
 
-	if (ly_exec(&plan_order_wallet_spends, values, NULL, 1) != 1)
-		return;
 	/* every column before ly_wallet_get, which may run queries of its own */
-	transfer_id = ly_col_int64(0, 1, 0);
-	payer_id = ly_col_int64(0, 2, 0);
-	payee_id = ly_col_int64(0, 3, 0);
-	amount = ly_col_int64(0, 4, 0);
-	payer = *ly_wallet_get(payer_id);
-	payee = *ly_wallet_get(payee_id);
-	if (amount > 0 &&
-		ly_wallet_move(&payee, &payer, amount, psprintf(LY_INTERNAL_REF "return:" INT64_FORMAT, transfer_id),
-					   "checkout_return", o->member_id, at, &result) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
-				 errmsg("order \"%s\": wallet " INT64_FORMAT " (\"%s\") cannot return the " INT64_FORMAT
-						" (minor units of %s) the member paid from its wallet", o->order_id, payee.wallet_id,
-						payee.name, amount, payee.currency),
-				 errhint("Fund that wallet, or allow it to overdraw.")));
+	for (uint64 i = 0; i < n; i++)
+		for (int c = 0; c < 4; c++)
+			ids[i * 4 + c] = ly_col_int64(i, c + 1, 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64		transfer_id = ids[i * 4];
+		LyWallet	payer = *ly_wallet_get(ids[i * 4 + 1]);
+		LyWallet	payee = *ly_wallet_get(ids[i * 4 + 2]);
+		int64		amount = ids[i * 4 + 3];
+		LyDebitResult result;
+
+		if (amount > 0 &&
+			ly_wallet_move(&payee, &payer, amount, psprintf(LY_INTERNAL_REF "return:" INT64_FORMAT, transfer_id),
+						   "checkout_return", o->member_id, at, &result) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_INSUFFICIENT_FUNDS),
+					 errmsg("order \"%s\": wallet " INT64_FORMAT " (\"%s\") cannot return the " INT64_FORMAT
+							" (minor units of %s) the member paid from its wallet", o->order_id, payee.wallet_id,
+							payee.name, amount, payee.currency),
+					 result == LY_DEBIT_BUSY ?
+					 errdetail("Its money is held by transactions in progress.") : 0,
+					 errhint("Fund that wallet, or allow it to overdraw.")));
+	}
 }
 
 /* A paid order whose amount an UPDATE changed: re-priced as the next generation. */

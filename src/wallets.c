@@ -359,13 +359,17 @@ part_try_lock(const LyWallet *w, int32 part, int64 *available)
 	return true;
 }
 
+typedef bool (*PartVisit) (const LyWallet *w, int32 part, int64 available, void *arg);
+static bool lock_parts_bounded(const LyWallet *w, const int32 *parts, int n, PartVisit visit, void *arg);
+static bool lock_visit(const LyWallet *w, int32 part, int64 available, void *arg);
+
 /*
  * The part an internal move (the order trigger's cashback) uses: like
  * part_for(), but an escrow part another transaction holds is passed over
  * for the next free one, so a trigger that already holds a member lock
  * never queues behind another order's transaction on the budget (which
  * could close a cycle through member locks).  Only when every part is
- * taken does it wait, on its own.
+ * taken does it wait for its own, escrow_wait_ms() at most; -1: it gave up.
  */
 static int32
 part_for_nowait(const LyWallet *w, int64 hint)
@@ -374,7 +378,17 @@ part_for_nowait(const LyWallet *w, int64 hint)
 	int64		ignored;
 
 	if (w->escrow_parts == 0)
-		return 0;
+	{
+		bool		locked = false;
+		int32		reserve = 0;
+
+		/* a member's wallet: its member is locked already; a programme's: wait, bounded */
+		if (w->role == LY_WALLET_MEMBER ||
+			(part_try_lock(w, 0, &ignored) ||
+			 (lock_parts_bounded(w, &reserve, 1, lock_visit, &locked) && locked)))
+			return 0;
+		return -1;
+	}
 	if (sticky.lxid == current_lxid())
 		for (int i = 0; i < sticky.n; i++)
 			if (sticky.wallet[i] == w->wallet_id && sticky.part[i] <= w->escrow_parts)
@@ -392,7 +406,14 @@ part_for_nowait(const LyWallet *w, int64 hint)
 			return part;
 		}
 	}
-	return first;
+	/* every part is taken: wait for ours, bounded */
+	{
+		bool		locked = false;
+
+		if (lock_parts_bounded(w, &first, 1, lock_visit, &locked) && locked)
+			return first;
+	}
+	return -1;
 }
 
 static LyPlan plan_wallet_total = {
@@ -400,25 +421,31 @@ static LyPlan plan_wallet_total = {
 	1, {INT8OID}
 };
 
-/* How long an internal debit waits for escrow parts other orders hold. */
-#define ESCROW_WAIT "500ms"
+/*
+ * How long, in all, the order trigger's cashback waits for parts of a
+ * programme wallet that other transactions hold: 500 ms, and always below
+ * deadlock_timeout, so that a wait that would close a cycle (their order
+ * waiting for a member this transaction has locked) gives up before the
+ * deadlock detector fails someone's write.
+ */
+static int
+escrow_wait_ms(void)
+{
+	return Max(Min(500, DeadlockTimeout / 2), 1);
+}
 
 /*
- * The internal path's last resort when the money sits in parts that other
- * transactions hold: wait for them, but at most ESCROW_WAIT each, well below
- * deadlock_timeout, so that a wait that would close a cycle (their order
- * waiting for a member this transaction has locked) gives up instead of
- * failing someone's write.  Runs in a subtransaction: a wait that times out
- * undoes its moves and returns false.
+ * Lock parts of `w` waiting at most until `deadline` in all: each part in
+ * `parts` (n of them) in turn; `visit` gets each one locked with its
+ * available money and says whether to go on.  Runs in a subtransaction:
+ * when a wait times out, what was done in it is undone and false returned.
  */
 static bool
-refill_waiting(const LyWallet *w, int32 part, int64 *need, int64 *have)
+lock_parts_bounded(const LyWallet *w, const int32 *parts, int n, PartVisit visit, void *arg)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int64 still_needed = *need;
-	volatile int64 gained = 0;
-	bool		done = false;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), escrow_wait_ms());
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
@@ -426,29 +453,24 @@ refill_waiting(const LyWallet *w, int32 part, int64 *need, int64 *have)
 	{
 		int			nest = NewGUCNestLevel();
 
-		(void) set_config_option("lock_timeout", ESCROW_WAIT, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		for (int32 i = 0; still_needed > 0 && i <= w->escrow_parts; i++)
+		for (int i = 0; i < n; i++)
 		{
-			/* the reserve first, then the siblings after this part */
-			int32		other = i == 0 ? 0 : 1 + (part - 1 + i) % w->escrow_parts;
-			Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(other)};
-			int64		spare;
+			Datum		lock_values[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(parts[i])};
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 
-			if (other == part || ly_exec(&plan_part_lock, lock_values, NULL, 1) != 1)
+			if (left <= 0)
+				ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE), errmsg("escrow wait over")));
+			(void) set_config_option("lock_timeout", psprintf("%ld", left), PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			if (ly_exec(&plan_part_lock, lock_values, NULL, 1) != 1)
 				continue;
-			spare = Min(ly_col_int64(0, 1, 0), still_needed);
-			if (spare <= 0)
-				continue;
-			part_move(w, other, part, spare);
-			gained += spare;
-			still_needed -= spare;
+			if (!visit(w, parts[i], ly_col_int64(0, 1, 0), arg))
+				break;
 		}
 		AtEOXact_GUC(true, nest);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		done = still_needed <= 0;
 	}
 	PG_CATCH();
 	{
@@ -465,11 +487,60 @@ refill_waiting(const LyWallet *w, int32 part, int64 *need, int64 *have)
 		return false;
 	}
 	PG_END_TRY();
-	if (!done)
-		return false;			/* committed moves stay in this part: still this wallet's money */
-	*need = still_needed;
-	*have += gained;
 	return true;
+}
+
+typedef struct RefillState
+{
+	int32		part;			/* the part being refilled */
+	int64		need;
+	int64		gained;
+} RefillState;
+
+static bool
+refill_visit(const LyWallet *w, int32 other, int64 available, void *arg)
+{
+	RefillState *st = (RefillState *) arg;
+	int64		spare = Min(available, st->need);
+
+	if (spare > 0)
+	{
+		part_move(w, other, st->part, spare);
+		st->gained += spare;
+		st->need -= spare;
+	}
+	return st->need > 0;
+}
+
+/*
+ * The internal path's last resort when the money sits in parts that other
+ * transactions hold: wait for the reserve, then the siblings, within
+ * escrow_wait_ms() in all.  False: it timed out (nothing moved) or the
+ * money was gone when they let go (what moved stays in this part: it is
+ * still this wallet's).
+ */
+static bool
+refill_waiting(const LyWallet *w, int32 part, int64 *need, int64 *have)
+{
+	int32	   *order = palloc(sizeof(int32) * (w->escrow_parts + 1));
+	int			n = 0;
+	RefillState st = {part, *need, 0};
+
+	order[n++] = 0;
+	for (int32 i = 1; i < w->escrow_parts; i++)
+		order[n++] = 1 + (part - 1 + i) % w->escrow_parts;
+	if (!lock_parts_bounded(w, order, n, refill_visit, &st))
+		return false;
+	*have += st.gained;
+	*need = st.need;
+	return st.need <= 0;
+}
+
+static bool
+lock_visit(const LyWallet *w, int32 part, int64 available, void *arg)
+{
+	*(bool *) arg = true;
+	return false;
 }
 
 /*
@@ -725,14 +796,19 @@ ly_wallet_move(const LyWallet *debit, const LyWallet *credit, int64 amount, cons
 	r.debit = debit;
 	r.credit = credit;
 	r.debit_part = part_for_nowait(debit, hint);
+	r.credit_part = part_for_nowait(credit, hint);
 	r.amount = amount;
 	r.ref = ref;
 	r.kind = kind;
 	r.at = at;
+	if (r.debit_part < 0 || r.credit_part < 0)
+	{
+		*result = LY_DEBIT_BUSY;
+		return 0;
+	}
 	*result = part_debit(debit, r.debit_part, amount, false, at, true, &available);
 	if (*result != LY_DEBIT_DONE)
 		return 0;
-	r.credit_part = part_for_nowait(credit, hint);
 	transfer_id = transfer_insert(&r);
 	if (part_credit(credit, r.credit_part, amount, false) > 0)
 	{
@@ -788,7 +864,8 @@ static LyPlan plan_debts = {
 };
 
 static LyPlan plan_debt_paid = {
-	"WITH d AS (UPDATE loyalty.wallet_debt SET amount = amount - $3 WHERE wallet_id = $1 AND creditor = $2),"
+	"WITH d AS (UPDATE loyalty.wallet_debt SET amount = amount - $3"
+	"  WHERE wallet_id = $1 AND creditor = $2 AND amount > $3),"
 	" z AS (DELETE FROM loyalty.wallet_debt WHERE wallet_id = $1 AND creditor = $2 AND amount = $3)"
 	" UPDATE loyalty.wallet_part SET debt = debt - $3 WHERE wallet_id = $1 AND part = 0",
 	3, {INT8OID, INT8OID, INT8OID}
@@ -970,7 +1047,7 @@ transfer_replay(const TransferRequest *r)
 					(errcode(ERRCODE_LY_IDEMPOTENCY_CONFLICT),
 					 errmsg("transfer ref \"%s\" was already used, and that transfer was returned when its order was reversed",
 							r->ref),
-					 errhint("A new payment of the order needs a new ref: the order's id with its generation, such as \"%s#2\".",
+					 errhint("A new payment of the order needs a new ref: the order's id, \"#\" and anything, such as \"%s#2\".",
 							 r->ref)));
 	}
 	if (field)
