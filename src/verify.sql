@@ -193,9 +193,9 @@ BEGIN
     WITH parts AS (
         SELECT wp.*, w.allow_overdraft,
                COALESCE((SELECT sum(t.amount) FROM @extschema@.wallet_transfer t
-                         WHERE t.debit_wallet = wp.wallet_id AND t.debit_part = wp.part AND t.state = 'pending'), 0) AS held_out,
+                         WHERE t.debit_wallet = wp.wallet_id AND t.was_pending AND t.debit_part = wp.part AND t.state = 'pending'), 0) AS held_out,
                COALESCE((SELECT sum(t.amount) FROM @extschema@.wallet_transfer t
-                         WHERE t.credit_wallet = wp.wallet_id AND t.credit_part = wp.part AND t.state = 'pending'), 0) AS held_in,
+                         WHERE t.credit_wallet = wp.wallet_id AND t.was_pending AND t.credit_part = wp.part AND t.state = 'pending'), 0) AS held_in,
                COALESCE((SELECT sum(d.amount) FROM @extschema@.wallet_debt d
                          WHERE d.wallet_id = wp.wallet_id AND wp.part = 0), 0) AS owed
         FROM @extschema@.wallet_part wp JOIN @extschema@.wallet w USING (wallet_id)

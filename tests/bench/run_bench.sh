@@ -11,14 +11,18 @@
 #   -- target_overhead_us: U        (after the table, per client count: the
 #                                    microseconds per transaction over the
 #                                    baseline, 1e6/tps - 1e6/baseline tps; < U?)
+#   -- group: G                     (BENCH_ONLY=G selects every workload of group G)
 # Each workload gets its own database (bench_NAME) with the extension created.
+# NAME.check.sql, if present, runs after the last round (psql, with variables
+# :members and :transactions, the transactions pgbench reported for NAME over
+# all its runs); if it fails, NAME's figures are replaced by FAILED (check).
 # Env: BENCH_SECONDS (20), BENCH_ROUNDS (2: interleaved rounds, tps is the mean), BENCH_CLIENTS ("1 4 16"), BENCH_ONLY ("w1 w2": subset,
-# baselines they name are added; the word `quote` selects tests/bench/quote.sh,
+# or group names; the baselines they name are added, and theirs; the word `quote` selects tests/bench/quote.sh,
 # which otherwise runs only when BENCH_ONLY is unset; likewise `coupons` selects
 # tests/bench/coupons.sh), BENCH_QUOTE (1; 0 skips quote.sh), BENCH_COUPONS (1; 0
 # skips coupons.sh), BENCH_MEMBERS (100000: passed to every setup
 # script as psql variable :members and to pgbench as -D members=N),
-# LOYALTY_KEEP_CLUSTER=1.
+# BENCH_RESULTS (/tmp/loyalty-bench-results.txt), LOYALTY_KEEP_CLUSTER=1.
 # Hooks: tests/bench/quote.sh (quote_points calls/s), tests/bench/coupons.sh
 # (validate_coupon calls/s, claim_coupon claims/s, issue_codes seconds), then tests/bench/extra.sh,
 # if executable, run after the table with PGHOST etc. set.
@@ -35,7 +39,7 @@ MEMBERS=${BENCH_MEMBERS:-100000}
 [[ "$MEMBERS" =~ ^[1-9][0-9]*$ ]] || ly_die "BENCH_MEMBERS must be a positive integer, got '$MEMBERS'"
 export BENCH_MEMBERS=$MEMBERS
 WL_DIR=tests/bench/workloads
-RESULTS=/tmp/loyalty-bench-results.txt
+RESULTS=${BENCH_RESULTS:-/tmp/loyalty-bench-results.txt}
 PSQL=("$LY_PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 
 ly_install_deps
@@ -52,10 +56,21 @@ header_value() {    # file key -> value of the first "-- key: value" line
 ALL=()
 for f in "$WL_DIR"/*.sql; do
     [ -e "$f" ] || continue
-    case "$f" in *.setup.sql) continue ;; esac
+    case "$f" in *.setup.sql|*.check.sql) continue ;; esac
     ALL+=("$(basename "$f" .sql)")
 done
 SELECTED=()
+VISITING=" "
+select_workload() {    # NAME, after the baselines it names (theirs first)
+    local w=$1 b
+    [[ " ${SELECTED[*]-} " == *" $w "* || "$VISITING" == *" $w "* ]] && return 0
+    VISITING+="$w "
+    if [ -f "$WL_DIR/$w.sql" ]; then
+        b=$(header_value "$WL_DIR/$w.sql" baseline)
+        [ -z "$b" ] || [ "$b" = "$w" ] || select_workload "$b"
+    fi
+    [[ " ${SELECTED[*]-} " == *" $w "* ]] || SELECTED+=("$w")
+}
 RUN_QUOTE=${BENCH_QUOTE:-1}
 RUN_COUPONS=${BENCH_COUPONS:-1}
 if [ -n "${BENCH_ONLY:-}" ]; then
@@ -63,11 +78,16 @@ if [ -n "${BENCH_ONLY:-}" ]; then
     [[ " $BENCH_ONLY " == *" coupons "* ]] || RUN_COUPONS=0
     for w in $BENCH_ONLY; do
         [ "$w" != quote ] && [ "$w" != coupons ] || continue
-        [ -f "$WL_DIR/$w.sql" ] || ly_die "BENCH_ONLY: no workload $WL_DIR/$w.sql"
-        b=$(header_value "$WL_DIR/$w.sql" baseline)
-        for x in $b $w; do
-            [[ " ${SELECTED[*]-} " == *" $x "* ]] || SELECTED+=("$x")
+        if [ -f "$WL_DIR/$w.sql" ]; then
+            select_workload "$w"
+            continue
+        fi
+        found=0
+        for x in "${ALL[@]+"${ALL[@]}"}"; do
+            [[ " $(header_value "$WL_DIR/$x.sql" group) " == *" $w "* ]] || continue
+            select_workload "$x"; found=1
         done
+        [ $found -eq 1 ] || ly_die "BENCH_ONLY: no workload $WL_DIR/$w.sql and no workload in group $w"
     done
 else
     SELECTED=("${ALL[@]+"${ALL[@]}"}")
@@ -158,6 +178,33 @@ for w in "${READY[@]+"${READY[@]}"}"; do
     done
 done
 
+# NAME.check.sql: after the last round, check what the runs wrote; a workload
+# whose check fails reports no figures.
+: >"$WORK/checks.txt"
+for w in "${READY[@]+"${READY[@]}"}"; do
+    [ -f "$WL_DIR/$w.check.sql" ] || continue
+    n=0
+    for log in "$WORK/$w".c*.r*.log; do
+        [ -e "$log" ] || continue
+        x=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+        n=$(( n + ${x:-0} ))
+    done
+    echo
+    ly_log "check $w ($w.check.sql, $n transactions)"
+    rc=0; t0=$(date +%s)
+    "${PSQL[@]}" -v members="$MEMBERS" -v transactions="$n" -d "${DB[$w]}" -f "$WL_DIR/$w.check.sql" \
+        >"$WORK/$w.check.log" 2>&1 || rc=$?
+    {
+        echo "check $w ($w.check.sql, $n pgbench transactions, $(( $(date +%s) - t0 )) s):" \
+             "$([ $rc -eq 0 ] && echo ok || echo FAILED)"
+        sed 's/^/  /' "$WORK/$w.check.log"
+    } | tee -a "$WORK/checks.txt"
+    if [ $rc -ne 0 ]; then
+        FAILED=1
+        for c in ${CLIENTS[$w]}; do TPS["$w|$c"]="FAILED (check)"; done
+    fi
+done
+
 {
     echo
     if [ ${#ORDER[@]} -eq 0 ]; then
@@ -217,7 +264,7 @@ done
         fi
     done
 } | tee "$WORK/table.txt"
-cat "$WORK/header.txt" "$WORK/table.txt" >"$RESULTS"
+cat "$WORK/header.txt" "$WORK/checks.txt" "$WORK/table.txt" >"$RESULTS"
 
 if [ "$RUN_QUOTE" != 0 ] && [ -x tests/bench/quote.sh ]; then
     echo
