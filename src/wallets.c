@@ -230,6 +230,43 @@ part_for(const LyWallet *w, int64 hint)
 	return part;
 }
 
+/* The escrow part this transaction uses for a wallet, -1 if none yet. */
+static int32
+sticky_part(int64 wallet_id)
+{
+	if (sticky.lxid != current_lxid())
+		return -1;
+	for (int i = 0; i < sticky.n; i++)
+		if (sticky.wallet[i] == wallet_id)
+			return sticky.part[i];
+	return -1;
+}
+
+/* Remember the escrow part a statement chose for this transaction. */
+static void
+sticky_note(int64 wallet_id, int32 part)
+{
+	if (part <= 0 || sticky_part(wallet_id) == part)
+		return;
+	if (sticky.lxid != current_lxid())
+	{
+		sticky.lxid = current_lxid();
+		sticky.n = 0;
+	}
+	for (int i = 0; i < sticky.n; i++)
+		if (sticky.wallet[i] == wallet_id)
+		{
+			sticky.part[i] = part;
+			return;
+		}
+	if (sticky.n < STICKY_SLOTS)
+	{
+		sticky.wallet[sticky.n] = wallet_id;
+		sticky.part[sticky.n] = part;
+		sticky.n++;
+	}
+}
+
 /* ---------------------------------------------------------------------
  * Parts
  * ------------------------------------------------------------------- */
@@ -917,6 +954,27 @@ static LyPlan plan_grants = {
 	2, {INT8OID, TEXTOID}
 };
 
+typedef enum CallerClass
+{
+	CALLER_ADMIN,				/* a superuser or loyalty_admin */
+	CALLER_APP,					/* loyalty_app */
+	CALLER_OTHER
+} CallerClass;
+
+static CallerClass
+wallet_caller_class(Oid caller)
+{
+	Oid			admin = get_role_oid("loyalty_admin", true);
+	Oid			app;
+
+	if (superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin)))
+		return CALLER_ADMIN;
+	app = get_role_oid("loyalty_app", true);
+	if (OidIsValid(app) && has_privs_of_role(caller, app))
+		return CALLER_APP;
+	return CALLER_OTHER;
+}
+
 /*
  * May `caller` debit (or credit, or view) wallet `w`?  Administrators may
  * everything; loyalty_app may debit and credit members' wallets and credit
@@ -1105,6 +1163,34 @@ static LyPlan plan_fast_transfer_credit_first = {
 	14, FAST_TRANSFER_TYPES
 };
 
+/*
+ * After a fast statement made transfer `transfer_id`: a debit it found short
+ * (or over its day's limit) goes through the slow path, and so does the
+ * credit that was waiting for it; a credit the balance could not take is
+ * refused; a credited wallet in debt pays its creditors.
+ */
+static void
+transfer_finish(TransferRequest *r, int64 transfer_id, bool debited, bool credited, int64 debt)
+{
+	int64		available = 0;
+	LyDebitResult result;
+
+	if (debited && !credited)
+		balance_overflow(r->credit, r->amount);
+	if (!debited)
+	{
+		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, false, &available);
+		if (result != LY_DEBIT_DONE)
+			raise_short(r->debit, result, r->amount, available);
+		if (!credited)
+			debt = part_credit(r->credit, r->credit_part, r->amount, r->pending);
+		if (!r->pending)
+			entries_post(r->debit, r->debit_part, r->credit, r->credit_part, transfer_id, r->amount, r->at);
+	}
+	if (debt > 0 && !r->pending)
+		settle_debt(r->credit, transfer_id, r->at);
+}
+
 static int64
 transfer_api(TransferRequest *r, int64 hint)
 {
@@ -1113,8 +1199,6 @@ transfer_api(TransferRequest *r, int64 hint)
 	bool		debited;
 	bool		credited;
 	int64		debt;
-	int64		available = 0;
-	LyDebitResult result;
 	Datum		values[14];
 	char		nulls[14];
 
@@ -1151,21 +1235,135 @@ transfer_api(TransferRequest *r, int64 hint)
 	debited = ly_col_bool(0, 2, false);
 	credited = !ly_col_is_null(0, 3);
 	debt = ly_col_int64(0, 3, 0);
-	if (debited && !credited)
-		balance_overflow(r->credit, r->amount);
-	if (!debited)
+	transfer_finish(r, transfer_id, debited, credited, debt);
+	return transfer_id;
+}
+
+/*
+ * The common transfer in one statement, wallet definitions included: the
+ * two wallets are read and checked by the statement itself (same programme
+ * and currency, neither frozen, max_transfer, no daily limit, the escrow
+ * parts the caller assumed, and for application roles a member's wallet
+ * paying a member's or the revenue wallet), so a transfer between
+ * members' wallets, whose definitions no backend has cached, costs one
+ * statement.  The part updates and the row are gated on those checks; when
+ * they fail (column 4 false) nothing was written and the caller takes the
+ * slow path, which loads the definitions and names the reason.
+ */
+#define OPT_WALLETS \
+	"WITH w AS (SELECT dw.program_id, dw.allow_overdraft," \
+	"  CASE WHEN dw.escrow_parts = 0 THEN 0 WHEN $5 BETWEEN 1 AND dw.escrow_parts THEN $5" \
+	"   ELSE 1 + (COALESCE(dw.owner_member, cw.owner_member, $12) % dw.escrow_parts)::int4 END AS dpart," \
+	"  CASE WHEN cw.escrow_parts = 0 THEN 0 WHEN $6 BETWEEN 1 AND cw.escrow_parts THEN $6" \
+	"   ELSE 1 + (COALESCE(dw.owner_member, cw.owner_member, $12) % cw.escrow_parts)::int4 END AS cpart" \
+	"  FROM loyalty.wallet dw JOIN loyalty.wallet cw ON cw.wallet_id = $4" \
+	"  WHERE dw.wallet_id = $3 AND $3 <> $4 AND cw.program_id = dw.program_id AND cw.currency = dw.currency" \
+	"  AND NOT dw.frozen AND NOT cw.frozen AND dw.daily_debit_limit IS NULL" \
+	"  AND (dw.max_transfer IS NULL OR $7 <= dw.max_transfer)" \
+	"  AND (NOT $11 OR (dw.role = 'member' AND cw.role IN ('member', 'revenue'))))," \
+	" t AS (INSERT INTO loyalty.wallet_transfer (program_id, ref, kind, debit_wallet, credit_wallet," \
+	"  debit_part, credit_part, amount, state, was_pending, pending_until, posted_amount, at)" \
+	"  SELECT w.program_id, $1, $2, $3, $4, w.dpart, w.cpart, $7, CASE WHEN $8 THEN 'pending' ELSE 'posted' END," \
+	"  $8, $9, CASE WHEN $8 THEN NULL ELSE $7 END, $10 FROM w" \
+	"  ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id),"
+#define OPT_DEBIT(gate) \
+	" d AS (UPDATE loyalty.wallet_part SET posted = posted - CASE WHEN $8 THEN 0 ELSE $7 END," \
+	"  pending_debits = pending_debits + CASE WHEN $8 THEN $7 ELSE 0 END" \
+	"  WHERE wallet_id = $3 AND part = (SELECT dpart FROM w) AND EXISTS (SELECT 1 FROM " gate ")" \
+	"  AND ((SELECT allow_overdraft FROM w) OR posted - pending_debits >= $7)" \
+	"  AND posted >= -9223372036854775807 + $7 RETURNING 1 AS done),"
+#define OPT_CREDIT(gate) \
+	" c AS (UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN $8 THEN 0 ELSE $7 END," \
+	"  pending_credits = pending_credits + CASE WHEN $8 THEN $7 ELSE 0 END" \
+	"  WHERE wallet_id = $4 AND part = (SELECT cpart FROM w) AND EXISTS (SELECT 1 FROM " gate ")" \
+	"  AND posted <= 9223372036854775807 - $7" \
+	"  AND pending_credits <= 9223372036854775807 - $7 - GREATEST(posted, 0) RETURNING debt),"
+#define OPT_TAIL \
+	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
+	"  SELECT $3, $10, t.transfer_id, w.dpart, -$7 FROM t, d, w WHERE NOT $8" \
+	"  UNION ALL SELECT $4, $10, t.transfer_id, w.cpart, $7 FROM t, d, w WHERE NOT $8)" \
+	" SELECT (SELECT transfer_id FROM t), EXISTS (SELECT 1 FROM d), (SELECT debt FROM c)," \
+	" EXISTS (SELECT 1 FROM w), (SELECT dpart FROM w), (SELECT cpart FROM w)"
+#define OPT_TYPES \
+	{TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, BOOLOID, TIMESTAMPTZOID, \
+	TIMESTAMPTZOID, BOOLOID, INT8OID}
+
+static LyPlan plan_opt_transfer_debit_first = {
+	OPT_WALLETS OPT_DEBIT("t") OPT_CREDIT("d") OPT_TAIL, 12, OPT_TYPES
+};
+
+static LyPlan plan_opt_transfer_credit_first = {
+	OPT_WALLETS OPT_CREDIT("t") OPT_DEBIT("c") OPT_TAIL, 12, OPT_TYPES
+};
+
+/*
+ * Try the common transfer in one statement (see OPT_WALLETS).  Returns the
+ * transfer id, or 0 when its checks did not all pass: nothing was written,
+ * and the caller goes the slow way.  A wallet this backend has not cached
+ * is assumed a member's, unsplit; the statement checks it.
+ */
+static int64
+transfer_optimistic(TransferRequest *r, int64 debit_id, int64 credit_id, bool app_only)
+{
+	int32		debit_part;
+	int32		credit_part;
+	Datum		values[12];
+	char		nulls[12];
+	int64		transfer_id;
+	bool		replay;
+	bool		debited;
+	bool		credited;
+	int64		debt;
+	LyWallet	debit;
+	LyWallet	credit;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(r->ref);
+	values[1] = CStringGetTextDatum(r->kind);
+	values[2] = Int64GetDatum(debit_id);
+	values[3] = Int64GetDatum(credit_id);
+	values[4] = Int32GetDatum(sticky_part(debit_id));
+	values[5] = Int32GetDatum(r->credit_part >= 0 ? r->credit_part : sticky_part(credit_id));
+	values[6] = Int64GetDatum(r->amount);
+	values[7] = BoolGetDatum(r->pending);
+	values[8] = TimestampTzGetDatum(r->pending_until);
+	nulls[8] = r->has_until ? ' ' : 'n';
+	values[9] = TimestampTzGetDatum(r->at);
+	values[10] = BoolGetDatum(app_only);
+	values[11] = Int64GetDatum(MyProcPid);
+	ly_exec(debit_id < credit_id ? &plan_opt_transfer_debit_first : &plan_opt_transfer_credit_first,
+			values, nulls, 1);
+	if (!ly_col_bool(0, 4, false))
+		return 0;
+	debit_part = ly_col_int32(0, 5, 0);
+	credit_part = ly_col_int32(0, 6, 0);
+	sticky_note(debit_id, debit_part);
+	sticky_note(credit_id, credit_part);
+	replay = ly_col_is_null(0, 1);
+	transfer_id = ly_col_int64(0, 1, 0);
+	debited = ly_col_bool(0, 2, false);
+	credited = !ly_col_is_null(0, 3);
+	debt = ly_col_int64(0, 3, 0);
+	if (replay || !debited || !credited || (debt > 0 && !r->pending))
 	{
-		/* the part was short (or over its day's limit): the slow path decides */
-		result = part_debit(r->debit, r->debit_part, r->amount, r->pending, r->at, false, &available);
-		if (result != LY_DEBIT_DONE)
-			raise_short(r->debit, result, r->amount, available);
-		if (!credited)
-			debt = part_credit(r->credit, r->credit_part, r->amount, r->pending);
-		if (!r->pending)
-			entries_post(r->debit, r->debit_part, r->credit, r->credit_part, transfer_id, r->amount, r->at);
+		/* a replay, a short debit, an overflow or a debt: with the definitions */
+		debit = *ly_wallet_get(debit_id);
+		credit = *ly_wallet_get(credit_id);
+		r->debit = &debit;
+		r->credit = &credit;
+		r->debit_part = debit_part;
+		r->credit_part = credit_part;
+		if (replay)
+		{
+			transfer_id = transfer_replay(r);
+			if (transfer_id == 0)
+				elog(ERROR, "transfer \"%s\" conflicted but cannot be found", r->ref);
+			return transfer_id;
+		}
+		transfer_finish(r, transfer_id, debited, credited, debt);
+		r->debit = NULL;
+		r->credit = NULL;
 	}
-	if (debt > 0 && !r->pending)
-		settle_debt(r->credit, transfer_id, r->at);
 	return transfer_id;
 }
 
@@ -1239,6 +1437,7 @@ ly_transfer(PG_FUNCTION_ARGS)
 	LyWallet	credit;
 	TransferRequest r;
 	int64		id;
+	CallerClass caller_class;
 
 	ly_require_not_null(fcinfo, 0, "debit_wallet");
 	ly_require_not_null(fcinfo, 1, "credit_wallet");
@@ -1271,6 +1470,20 @@ ly_transfer(PG_FUNCTION_ARGS)
 	}
 
 	ly_enter(&call);
+	r.credit_part = -1;
+	r.amount = amount;
+	r.ref = ref;
+	r.kind = kind;
+	r.pending = pending;
+	r.at = at;
+	/* the common case in one statement; anything else the slow way, which names the reason */
+	caller_class = wallet_caller_class(call.caller);
+	if (caller_class != CALLER_OTHER &&
+		(id = transfer_optimistic(&r, PG_GETARG_INT64(0), PG_GETARG_INT64(1), caller_class == CALLER_APP)) != 0)
+	{
+		ly_leave(&call);
+		PG_RETURN_INT64(id);
+	}
 	wallet_arg(fcinfo, 0, "debit_wallet", &debit);
 	wallet_arg(fcinfo, 1, "credit_wallet", &credit);
 	require_compatible(&debit, &credit);
@@ -1278,12 +1491,6 @@ ly_transfer(PG_FUNCTION_ARGS)
 	require_wallet_privilege(call.caller, &credit, "credit");
 	r.debit = &debit;
 	r.credit = &credit;
-	r.credit_part = -1;
-	r.amount = amount;
-	r.ref = ref;
-	r.kind = kind;
-	r.pending = pending;
-	r.at = at;
 	/* a retry of a transfer made before a rule changed still returns it */
 	if ((debit.frozen || credit.frozen || (debit.max_transfer > 0 && amount > debit.max_transfer)) &&
 		(id = transfer_replay(&r)) != 0)
