@@ -1247,8 +1247,8 @@ transfer_api(TransferRequest *r, int64 hint)
  * paying a member's or the revenue wallet), so a transfer between
  * members' wallets, whose definitions no backend has cached, costs one
  * statement.  The part updates and the row are gated on those checks; when
- * they fail (column 4 false) nothing was written and the caller takes the
- * slow path, which loads the definitions and names the reason.
+ * they fail (no row) nothing was written and the caller takes the slow
+ * path, which loads the definitions and names the reason.
  */
 #define OPT_WALLETS \
 	"WITH w AS (SELECT dw.program_id, dw.allow_overdraft," \
@@ -1280,10 +1280,11 @@ transfer_api(TransferRequest *r, int64 hint)
 	"  AND pending_credits <= 9223372036854775807 - $7 - GREATEST(posted, 0) RETURNING debt),"
 #define OPT_TAIL \
 	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
-	"  SELECT $3, $10, t.transfer_id, w.dpart, -$7 FROM t, d, w WHERE NOT $8" \
-	"  UNION ALL SELECT $4, $10, t.transfer_id, w.cpart, $7 FROM t, d, w WHERE NOT $8)" \
-	" SELECT (SELECT transfer_id FROM t), EXISTS (SELECT 1 FROM d), (SELECT debt FROM c)," \
-	" EXISTS (SELECT 1 FROM w), (SELECT dpart FROM w), (SELECT cpart FROM w)"
+	"  SELECT v.wallet, $10, t.transfer_id, v.part, v.amount FROM t, w" \
+	"  CROSS JOIN LATERAL (VALUES ($3, w.dpart, -$7), ($4, w.cpart, $7)) v(wallet, part, amount)" \
+	"  WHERE NOT $8 AND EXISTS (SELECT 1 FROM d))" \
+	" SELECT t.transfer_id, EXISTS (SELECT 1 FROM d), (SELECT debt FROM c), true, w.dpart, w.cpart" \
+	" FROM w LEFT JOIN t ON true"
 #define OPT_TYPES \
 	{TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, BOOLOID, TIMESTAMPTZOID, \
 	TIMESTAMPTZOID, BOOLOID, INT8OID}
@@ -1331,10 +1332,9 @@ transfer_optimistic(TransferRequest *r, int64 debit_id, int64 credit_id, bool ap
 	values[9] = TimestampTzGetDatum(r->at);
 	values[10] = BoolGetDatum(app_only);
 	values[11] = Int64GetDatum(MyProcPid);
-	ly_exec(debit_id < credit_id ? &plan_opt_transfer_debit_first : &plan_opt_transfer_credit_first,
-			values, nulls, 1);
-	if (!ly_col_bool(0, 4, false))
-		return 0;
+	if (ly_exec(debit_id < credit_id ? &plan_opt_transfer_debit_first : &plan_opt_transfer_credit_first,
+				values, nulls, 1) != 1)
+		return 0;				/* no wallet row passed the checks */
 	debit_part = ly_col_int32(0, 5, 0);
 	credit_part = ly_col_int32(0, 6, 0);
 	sticky_note(debit_id, debit_part);
