@@ -589,6 +589,41 @@ SELECT loyalty.points(pg_temp.m('alice'), '2026-03-21 00:10') AS alice_points,
        (SELECT count(*) FROM loyalty.wallet_transfer t JOIN loyalty.program p USING (program_id)
         WHERE p.code = 'wal' AND t.at BETWEEN '2026-03-20' AND '2026-03-22') AS wallet_transfers_those_days;
 
+-- 12b. expire_holds: the batch job that books timed-out holds --------------------------------------
+SELECT loyalty.enroll('wal', 'hank', '2026-01-01') > 0 AS hank;
+SELECT loyalty.open_wallet('wal', 'hank', 'CNY', pg_temp.m('hank')) = pg_temp.w('hank') AS hank_wallet;
+SELECT loyalty.fund_wallet(pg_temp.w('hank'), 1000, 'wal-hank-f', '2026-04-01 10:00') > 0 AS funded;
+-- three holds timing out at 10:10, 10:20 and 10:40, one without a timeout
+SELECT loyalty.transfer(pg_temp.w('hank'), pg_temp.w('bob'), 100, 'wal-hank-h1', 'checkout', true, '10 minutes', '2026-04-01 10:00') > 0 AS h1,
+       loyalty.transfer(pg_temp.w('hank'), pg_temp.w('bob'), 200, 'wal-hank-h2', 'checkout', true, '20 minutes', '2026-04-01 10:00') > 0 AS h2,
+       loyalty.transfer(pg_temp.w('hank'), pg_temp.w('bob'), 300, 'wal-hank-h3', 'checkout', true, '40 minutes', '2026-04-01 10:00') > 0 AS h3,
+       loyalty.transfer(pg_temp.w('hank'), pg_temp.w('bob'), 50, 'wal-hank-h4', 'checkout', true, at => '2026-04-01 10:00') > 0 AS h4;
+-- at 10:30 two holds no longer hold funds, whether or not the job ran
+SELECT * FROM pg_temp.bal('hank', '2026-04-01 10:30');
+SELECT count(*) AS runs_before FROM loyalty.job_runs WHERE job = 'expire_holds' \gset
+SET client_min_messages = warning;
+CALL loyalty.expire_holds('2026-04-01 10:30', 1);
+RESET client_min_messages;
+SELECT job, as_of, batch_size, state, single_transaction, batches, items, amount
+FROM loyalty.job_runs WHERE job = 'expire_holds' ORDER BY run_id DESC LIMIT 1;
+SELECT count(*) - :runs_before AS new_runs FROM loyalty.job_runs WHERE job = 'expire_holds';
+SELECT t.ref, t.state, t.pending_until, t.closed_at FROM loyalty.wallet_transfer t
+WHERE t.ref LIKE 'wal-hank-h%' ORDER BY t.ref;
+-- the balance rows released what the voided holds held; the balances did not change
+SELECT * FROM pg_temp.bal('hank', '2026-04-01 10:30');
+SELECT sum(p.pending_debits) AS hank_rows_hold FROM loyalty.wallet_part p WHERE p.wallet_id = pg_temp.w('hank');
+-- run again: nothing to book; bad arguments
+SET client_min_messages = warning;
+CALL loyalty.expire_holds('2026-04-01 10:30', 10);
+RESET client_min_messages;
+SELECT items FROM loyalty.job_runs WHERE job = 'expire_holds' ORDER BY run_id DESC LIMIT 1;
+SELECT pg_temp.try($q$CALL loyalty.expire_holds(NULL, 10)$q$) AS as_of_null,
+       pg_temp.try($q$CALL loyalty.expire_holds('2026-04-01', 0)$q$) AS batch_size_0,
+       pg_temp.try($q$CALL loyalty.expire_holds('infinity', 10)$q$) AS as_of_infinity;
+-- hank's last hold is voided by hand, for the checks below
+SELECT loyalty.void_transfer((SELECT transfer_id FROM loyalty.wallet_transfer WHERE ref = 'wal-hank-h3'), '2026-04-01 10:45');
+SELECT loyalty.void_transfer((SELECT transfer_id FROM loyalty.wallet_transfer WHERE ref = 'wal-hank-h4'), '2026-04-01 10:45');
+
 -- 13. conservation: every currency sums to zero; verify() finds nothing ------------------------
 SELECT w.currency, sum(b.posted) AS total
 FROM loyalty.wallet w JOIN loyalty.program p USING (program_id), loyalty.wallet_balance(w.wallet_id, '2100-01-01') b
