@@ -87,7 +87,7 @@ ly_wallets_invalidate(void)
 	}
 }
 
-/* The wallet's definition, or LY024.  Valid until the next call. */
+/* The wallet's definition, or LY024.  Valid until the next call: copy it. */
 const LyWallet *
 ly_wallet_get(int64 wallet_id)
 {
@@ -121,6 +121,18 @@ ly_wallet_get(int64 wallet_id)
 	/* after the query: ly_settings may run one of its own */
 	loaded.version = ly_settings(loaded.program_id)->definitions_version;
 
+	/*
+	 * Programme wallets are few and hot: cached.  Members' wallets are as
+	 * many as the members and each is used now and then: not kept, so that
+	 * a backend's cache stays small.
+	 */
+	if (loaded.role == LY_WALLET_MEMBER)
+	{
+		static LyWallet scratch;
+
+		scratch = loaded;
+		return &scratch;
+	}
 	if (wallet_cache == NULL)
 	{
 		HASHCTL		ctl;
