@@ -1,21 +1,27 @@
 /*
  * wallets.c: the marketing wallets engine (SPEC section 7): transfers by
  * double entry, pending holds, posting and voiding, balances at an instant,
- * wallet debt, and the escrow parts that keep a programme's budget wallet
- * from being one hot row.
+ * wallet debt, the expire_holds job's booking, and the escrow parts that
+ * keep a programme's budget wallet from being one hot row.
  *
- * Balances live in loyalty.wallet_part.  Every change of a part is one
- * UPDATE that checks the funds in its WHERE clause, so the common debit is
- * one statement; a debit that finds its part short takes the slow path:
- * lock the part, book holds that timed out, refill from the wallet's reserve
- * (part 0, locked after the part: always in that order), then from sibling
- * parts that can be locked without waiting (SKIP LOCKED: a wait there could
- * close a cycle).  A transaction keeps using the part it touched first for
- * each wallet, so one transaction holds one escrow part per wallet and two
- * bulk loads cannot deadlock on parts.
+ * Balances live in loyalty.wallet_part.  The common API transfer is one
+ * statement that reads and checks both wallets, takes the idempotency key
+ * (a replay stops there, touching no balance row), updates both parts with
+ * the funds checked in the WHERE clause and writes the entries; whatever it
+ * cannot settle goes the slow way with the wallets' definitions loaded.  A
+ * debit that finds its part short locks the part, books holds that timed
+ * out, refills from the wallet's reserve (part 0, locked after the part:
+ * always in that order), then from sibling parts that can be locked without
+ * waiting (SKIP LOCKED: a wait there could close a cycle).  A transaction
+ * keeps using the part it touched first for each wallet, so one transaction
+ * holds one escrow part per wallet and two bulk loads cannot deadlock on
+ * parts.
  *
  * Lock order of a transfer: the two wallets' parts by ascending wallet id
  * (A->B racing B->A cannot deadlock), then a reserve if a refill is needed.
+ * Moves made by the order trigger (cashback, its reversal, returns, debt
+ * repayments) run under a member lock, so they never queue on a programme
+ * wallet's part behind another transaction without a bound (escrow_wait_ms).
  */
 #include "wallets.h"
 #include "ledger.h"
