@@ -27,6 +27,14 @@
 #include "ledger.h"
 #include "definitions.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/indexing.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "common/int.h"
 #include "funcapi.h"
@@ -246,43 +254,6 @@ part_for(const LyWallet *w, int64 hint)
 		sticky.n++;
 	}
 	return part;
-}
-
-/* The escrow part this transaction uses for a wallet, -1 if none yet. */
-static int32
-sticky_part(int64 wallet_id)
-{
-	if (sticky.lxid != current_lxid())
-		return -1;
-	for (int i = 0; i < sticky.n; i++)
-		if (sticky.wallet[i] == wallet_id)
-			return sticky.part[i];
-	return -1;
-}
-
-/* Remember the escrow part a statement chose for this transaction. */
-static void
-sticky_note(int64 wallet_id, int32 part)
-{
-	if (part <= 0 || sticky_part(wallet_id) == part)
-		return;
-	if (sticky.lxid != current_lxid())
-	{
-		sticky.lxid = current_lxid();
-		sticky.n = 0;
-	}
-	for (int i = 0; i < sticky.n; i++)
-		if (sticky.wallet[i] == wallet_id)
-		{
-			sticky.part[i] = part;
-			return;
-		}
-	if (sticky.n < STICKY_SLOTS)
-	{
-		sticky.wallet[sticky.n] = wallet_id;
-		sticky.part[sticky.n] = part;
-		sticky.n++;
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1209,6 +1180,17 @@ transfer_finish(TransferRequest *r, int64 transfer_id, bool debited, bool credit
 		settle_debt(r->credit, transfer_id, r->at);
 }
 
+/* The debit of a posted transfer whose fast update found its part short. */
+static void
+transfer_debit_slow(TransferRequest *r)
+{
+	int64		available = 0;
+	LyDebitResult result = part_debit(r->debit, r->debit_part, r->amount, false, r->at, false, &available);
+
+	if (result != LY_DEBIT_DONE)
+		raise_short(r->debit, result, r->amount, available);
+}
+
 static int64
 transfer_api(TransferRequest *r, int64 hint)
 {
@@ -1257,131 +1239,265 @@ transfer_api(TransferRequest *r, int64 hint)
 	return transfer_id;
 }
 
+/* ---------------------------------------------------------------------
+ * The common transfer, by direct table access
+ *
+ * A posted transfer between two wallets without a daily limit, by an
+ * administrator or by the application between members' wallets (or into
+ * the revenue wallet), is the hot path of every shop: its two balance rows
+ * are read, locked and updated here without an executor, as the member
+ * lock of the points ledger is (ledger.c), and its row and entries are one
+ * statement.  Anything else, and anything this path does not settle (a
+ * short part, a replay), goes the way of transfer_api().
+ * ------------------------------------------------------------------- */
+
+static const char *const wallet_direct_columns[] = {
+	"program_id", "name", "currency", "owner_member", "role", "escrow_parts",
+	"allow_overdraft", "max_transfer", "daily_debit_limit", "frozen"
+};
+#define WALLET_DIRECT_NCOLS lengthof(wallet_direct_columns)
+
+static const char *const part_direct_columns[] = {"posted", "pending_debits", "pending_credits", "debt"};
+#define PART_DIRECT_NCOLS lengthof(part_direct_columns)
+
+static Oid	direct_wallet_relid = InvalidOid;
+static AttrNumber wallet_attnums[WALLET_DIRECT_NCOLS];
+static Oid	direct_part_relid = InvalidOid;
+static AttrNumber part_attnums[PART_DIRECT_NCOLS];
+
+static void
+attnums_for(Oid relid, const char *const *names, int n, AttrNumber *out)
+{
+	for (int i = 0; i < n; i++)
+		if ((out[i] = get_attnum(relid, names[i])) == InvalidAttrNumber)
+			elog(ERROR, "a column of loyalty's wallet tables is missing: %s", names[i]);
+}
+
+/* A wallet's definition read straight from its row (no lock); false if none. */
+static bool
+wallet_read_direct(int64 wallet_id, LyWallet *w)
+{
+	Oid			relid = ly_relid("wallet");
+	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	idx = index_open(ly_relid("wallet_pkey"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	if (direct_wallet_relid != relid)
+	{
+		attnums_for(relid, wallet_direct_columns, WALLET_DIRECT_NCOLS, wallet_attnums);
+		direct_wallet_relid = relid;
+	}
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(wallet_id));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	if (found)
+	{
+		Datum		d[WALLET_DIRECT_NCOLS];
+		bool		isnull[WALLET_DIRECT_NCOLS];
+
+		for (int i = 0; i < (int) WALLET_DIRECT_NCOLS; i++)
+			d[i] = slot_getattr(slot, wallet_attnums[i], &isnull[i]);
+		memset(w, 0, sizeof(*w));
+		w->wallet_id = wallet_id;
+		w->program_id = DatumGetInt64(d[0]);
+		text_to_cstring_buffer(DatumGetTextPP(d[1]), w->name, sizeof(w->name));
+		text_to_cstring_buffer(DatumGetTextPP(d[2]), w->currency, sizeof(w->currency));
+		w->owner_member = isnull[3] ? 0 : DatumGetInt64(d[3]);
+		w->role = role_from_name(TextDatumGetCString(d[4]));
+		w->escrow_parts = DatumGetInt32(d[5]);
+		w->allow_overdraft = DatumGetBool(d[6]);
+		w->max_transfer = isnull[7] ? 0 : DatumGetInt64(d[7]);
+		w->daily_debit_limit = isnull[8] ? 0 : DatumGetInt64(d[8]);
+		w->frozen = DatumGetBool(d[9]);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
 /*
- * The common transfer in one statement, wallet definitions included: the
- * two wallets are read and checked by the statement itself (same programme
- * and currency, neither frozen, max_transfer, no daily limit, the escrow
- * parts the caller assumed, and for application roles a member's wallet
- * paying a member's or the revenue wallet), so a transfer between
- * members' wallets, whose definitions no backend has cached, costs one
- * statement.  The part updates and the row are gated on those checks; when
- * they fail (no row) nothing was written and the caller takes the slow
- * path, which loads the definitions and names the reason.
+ * Lock a balance row and add `delta` to its posted money, as an UPDATE in
+ * READ COMMITTED would (waiting for a writer, then acting on the row's
+ * latest version).  A debit (delta < 0) is made only if the row has that
+ * much available or the wallet may overdraw; false: it was not made (the
+ * row stays locked, as an UPDATE's WHERE would leave it unlocked, which is
+ * harmless here).  *debt: the row's debt.  Made visible to the statements
+ * that follow.
  */
-#define OPT_WALLETS \
-	"WITH w AS (SELECT dw.program_id, dw.allow_overdraft," \
-	"  CASE WHEN dw.escrow_parts = 0 THEN 0 WHEN $5 BETWEEN 1 AND dw.escrow_parts THEN $5" \
-	"   ELSE 1 + (COALESCE(dw.owner_member, cw.owner_member, $12) % dw.escrow_parts)::int4 END AS dpart," \
-	"  CASE WHEN cw.escrow_parts = 0 THEN 0 WHEN $6 BETWEEN 1 AND cw.escrow_parts THEN $6" \
-	"   ELSE 1 + (COALESCE(dw.owner_member, cw.owner_member, $12) % cw.escrow_parts)::int4 END AS cpart" \
-	"  FROM loyalty.wallet dw JOIN loyalty.wallet cw ON cw.wallet_id = $4" \
-	"  WHERE dw.wallet_id = $3 AND $3 <> $4 AND cw.program_id = dw.program_id AND cw.currency = dw.currency" \
-	"  AND NOT dw.frozen AND NOT cw.frozen AND dw.daily_debit_limit IS NULL" \
-	"  AND (dw.max_transfer IS NULL OR $7 <= dw.max_transfer)" \
-	"  AND (NOT $11 OR (dw.role = 'member' AND cw.role IN ('member', 'revenue'))))," \
-	" t AS (INSERT INTO loyalty.wallet_transfer (program_id, ref, kind, debit_wallet, credit_wallet," \
-	"  debit_part, credit_part, amount, state, was_pending, pending_until, posted_amount, at)" \
-	"  SELECT w.program_id, $1, $2, $3, $4, w.dpart, w.cpart, $7, CASE WHEN $8 THEN 'pending' ELSE 'posted' END," \
-	"  $8, $9, CASE WHEN $8 THEN NULL ELSE $7 END, $10 FROM w" \
-	"  ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id),"
-#define OPT_DEBIT(gate) \
-	" d AS (UPDATE loyalty.wallet_part SET posted = posted - CASE WHEN $8 THEN 0 ELSE $7 END," \
-	"  pending_debits = pending_debits + CASE WHEN $8 THEN $7 ELSE 0 END" \
-	"  WHERE wallet_id = $3 AND part = (SELECT dpart FROM w) AND EXISTS (SELECT 1 FROM " gate ")" \
-	"  AND ((SELECT allow_overdraft FROM w) OR posted - pending_debits >= $7)" \
-	"  AND posted >= -9223372036854775807 + $7 RETURNING 1 AS done),"
-#define OPT_CREDIT(gate) \
-	" c AS (UPDATE loyalty.wallet_part SET posted = posted + CASE WHEN $8 THEN 0 ELSE $7 END," \
-	"  pending_credits = pending_credits + CASE WHEN $8 THEN $7 ELSE 0 END" \
-	"  WHERE wallet_id = $4 AND part = (SELECT cpart FROM w) AND EXISTS (SELECT 1 FROM " gate ")" \
-	"  AND posted <= 9223372036854775807 - $7" \
-	"  AND pending_credits <= 9223372036854775807 - $7 - GREATEST(posted, 0) RETURNING debt),"
-#define OPT_TAIL \
-	" e AS (INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)" \
-	"  SELECT v.wallet, $10, t.transfer_id, v.part, v.amount FROM t, w" \
-	"  CROSS JOIN LATERAL (VALUES ($3, w.dpart, -$7), ($4, w.cpart, $7)) v(wallet, part, amount)" \
-	"  WHERE NOT $8 AND EXISTS (SELECT 1 FROM d))" \
-	" SELECT t.transfer_id, EXISTS (SELECT 1 FROM d), (SELECT debt FROM c), true, w.dpart, w.cpart" \
-	" FROM w LEFT JOIN t ON true"
-#define OPT_TYPES \
-	{TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, BOOLOID, TIMESTAMPTZOID, \
-	TIMESTAMPTZOID, BOOLOID, INT8OID}
+static bool
+part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
+{
+	Oid			relid = ly_relid("wallet_part");
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	Relation	idx = index_open(ly_relid("wallet_part_pkey"), RowExclusiveLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		found;
+	bool		done = false;
 
-static LyPlan plan_opt_transfer_debit_first = {
-	OPT_WALLETS OPT_DEBIT("t") OPT_CREDIT("d") OPT_TAIL, 12, OPT_TYPES
-};
+	if (direct_part_relid != relid)
+	{
+		attnums_for(relid, part_direct_columns, PART_DIRECT_NCOLS, part_attnums);
+		direct_part_relid = relid;
+	}
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(w->wallet_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(part));
+	scan = index_beginscan(rel, idx, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+											  GetCurrentCommandId(false), LockTupleNoKeyExclusive,
+											  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 
-static LyPlan plan_opt_transfer_credit_first = {
-	OPT_WALLETS OPT_CREDIT("t") OPT_DEBIT("c") OPT_TAIL, 12, OPT_TYPES
+		if (result == TM_Deleted)
+			found = false;
+		else if (result != TM_Ok && result != TM_SelfModified)
+			elog(ERROR, "unexpected result %d locking wallet " INT64_FORMAT " part %d",
+				 (int) result, w->wallet_id, part);
+	}
+	if (found)
+	{
+		bool		isnull;
+		int64		posted = DatumGetInt64(slot_getattr(slot, part_attnums[0], &isnull));
+		int64		pending_debits = DatumGetInt64(slot_getattr(slot, part_attnums[1], &isnull));
+		int64		pending_credits = DatumGetInt64(slot_getattr(slot, part_attnums[2], &isnull));
+		int64		new_posted;
+
+		*debt = DatumGetInt64(slot_getattr(slot, part_attnums[3], &isnull));
+		if (delta >= 0)
+		{
+			/* a credit: posted and what is on its way in must stay in range */
+			if (pg_add_s64_overflow(posted, delta, &new_posted) ||
+				pending_credits > PG_INT64_MAX - Max(new_posted, 0))
+				balance_overflow(w, delta);
+			done = true;
+		}
+		else
+			done = !pg_add_s64_overflow(posted, delta, &new_posted) &&
+				(w->allow_overdraft || (posted - pending_debits) + delta >= 0);
+		if (done)
+		{
+			bool		should_free;
+			HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
+			TupleDesc	desc = RelationGetDescr(rel);
+			Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+			bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+			bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+			HeapTuple	updated;
+
+			values[part_attnums[0] - 1] = Int64GetDatum(new_posted);
+			replace[part_attnums[0] - 1] = true;
+			updated = heap_modify_tuple(old, desc, values, nulls, replace);
+			CatalogTupleUpdate(rel, &old->t_self, updated);
+			heap_freetuple(updated);
+			if (should_free)
+				heap_freetuple(old);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	if (!found)
+		part_missing(w, part);
+	if (done)
+		CommandCounterIncrement();
+	return done;
+}
+
+/* The transfer's row and its two entries; no row: its ref was taken (a replay). */
+static LyPlan plan_direct_transfer_row = {
+	"WITH t AS (" TRANSFER_INSERT_COLUMNS
+	"  ON CONFLICT ON CONSTRAINT wallet_transfer_ref_key DO NOTHING RETURNING transfer_id)"
+	" INSERT INTO loyalty.wallet_entry (wallet_id, at, transfer_id, part, amount)"
+	" SELECT v.wallet, $11, t.transfer_id, v.part, v.amount FROM t"
+	" CROSS JOIN LATERAL (VALUES ($4, $6, -$8), ($5, $7, $8)) v(wallet, part, amount)"
+	" RETURNING transfer_id",
+	11, TRANSFER_INSERT_TYPES
 };
 
 /*
- * Try the common transfer in one statement (see OPT_WALLETS).  Returns the
- * transfer id, or 0 when its checks did not all pass: nothing was written,
- * and the caller goes the slow way.  A wallet this backend has not cached
- * is assumed a member's, unsplit; the statement checks it.
+ * The common posted transfer (see above); 0 when this path does not take
+ * it, having written nothing: the caller goes the slow way.
  */
 static int64
-transfer_optimistic(TransferRequest *r, int64 debit_id, int64 credit_id, bool app_only)
+transfer_direct(TransferRequest *r, int64 debit_id, int64 credit_id, bool app_only)
 {
-	int32		debit_part;
-	int32		credit_part;
-	Datum		values[12];
-	char		nulls[12];
-	int64		transfer_id;
-	bool		replay;
-	bool		debited;
-	bool		credited;
-	int64		debt;
 	LyWallet	debit;
 	LyWallet	credit;
+	int64		hint;
+	int64		transfer_id;
+	int64		debt = 0;
+	int64		ignored;
+	bool		debit_first = debit_id < credit_id;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(r->ref);
-	values[1] = CStringGetTextDatum(r->kind);
-	values[2] = Int64GetDatum(debit_id);
-	values[3] = Int64GetDatum(credit_id);
-	values[4] = Int32GetDatum(sticky_part(debit_id));
-	values[5] = Int32GetDatum(r->credit_part >= 0 ? r->credit_part : sticky_part(credit_id));
-	values[6] = Int64GetDatum(r->amount);
-	values[7] = BoolGetDatum(r->pending);
-	values[8] = TimestampTzGetDatum(r->pending_until);
-	nulls[8] = r->has_until ? ' ' : 'n';
-	values[9] = TimestampTzGetDatum(r->at);
-	values[10] = BoolGetDatum(app_only);
-	values[11] = Int64GetDatum(MyProcPid);
-	if (ly_exec(debit_id < credit_id ? &plan_opt_transfer_debit_first : &plan_opt_transfer_credit_first,
-				values, nulls, 1) != 1)
-		return 0;				/* no wallet row passed the checks */
-	debit_part = ly_col_int32(0, 5, 0);
-	credit_part = ly_col_int32(0, 6, 0);
-	sticky_note(debit_id, debit_part);
-	sticky_note(credit_id, credit_part);
-	replay = ly_col_is_null(0, 1);
-	transfer_id = ly_col_int64(0, 1, 0);
-	debited = ly_col_bool(0, 2, false);
-	credited = !ly_col_is_null(0, 3);
-	debt = ly_col_int64(0, 3, 0);
-	if (replay || !debited || !credited || (debt > 0 && !r->pending))
+	if (r->pending || !wallet_read_direct(debit_id, &debit) || !wallet_read_direct(credit_id, &credit))
+		return 0;
+	if (debit_id == credit_id || debit.program_id != credit.program_id ||
+		strcmp(debit.currency, credit.currency) != 0 || debit.frozen || credit.frozen ||
+		debit.daily_debit_limit > 0 || (debit.max_transfer > 0 && r->amount > debit.max_transfer) ||
+		(app_only && (debit.role != LY_WALLET_MEMBER ||
+					  (credit.role != LY_WALLET_MEMBER && credit.role != LY_WALLET_REVENUE))))
+		return 0;
+	r->debit = &debit;
+	r->credit = &credit;
+	hint = debit.owner_member ? debit.owner_member : credit.owner_member;
+	r->debit_part = part_for(&debit, hint);
+	if (r->credit_part < 0)
+		r->credit_part = part_for(&credit, hint);
+
+	/* the row first: a replay stops here, touching no balance row */
 	{
-		/* a replay, a short debit, an overflow or a debt: with the definitions */
-		debit = *ly_wallet_get(debit_id);
-		credit = *ly_wallet_get(credit_id);
-		r->debit = &debit;
-		r->credit = &credit;
-		r->debit_part = debit_part;
-		r->credit_part = credit_part;
-		if (replay)
+		Datum		values[11];
+		char		nulls[11];
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = Int64GetDatum(debit.program_id);
+		values[1] = CStringGetTextDatum(r->ref);
+		values[2] = CStringGetTextDatum(r->kind);
+		values[3] = Int64GetDatum(debit_id);
+		values[4] = Int64GetDatum(credit_id);
+		values[5] = Int32GetDatum(r->debit_part);
+		values[6] = Int32GetDatum(r->credit_part);
+		values[7] = Int64GetDatum(r->amount);
+		values[8] = BoolGetDatum(false);
+		values[9] = (Datum) 0;
+		nulls[9] = 'n';
+		values[10] = TimestampTzGetDatum(r->at);
+		if (ly_exec(&plan_direct_transfer_row, values, nulls, 0) == 0)
 		{
 			transfer_id = transfer_replay(r);
 			if (transfer_id == 0)
 				elog(ERROR, "transfer \"%s\" conflicted but cannot be found", r->ref);
+			r->debit = r->credit = NULL;
 			return transfer_id;
 		}
-		transfer_finish(r, transfer_id, debited, credited, debt);
-		r->debit = NULL;
-		r->credit = NULL;
+		transfer_id = ly_col_int64(0, 1, 0);
 	}
+
+	/* both balance rows in wallet id order; a short debit goes the slow way */
+	if (debit_first && !part_update_direct(&debit, r->debit_part, -r->amount, &ignored))
+		transfer_debit_slow(r);
+	(void) part_update_direct(&credit, r->credit_part, r->amount, &debt);
+	if (!debit_first && !part_update_direct(&debit, r->debit_part, -r->amount, &ignored))
+		transfer_debit_slow(r);
+	if (debt > 0)
+		settle_debt(&credit, transfer_id, r->at);
+	r->debit = r->credit = NULL;
 	return transfer_id;
 }
 
@@ -1497,7 +1613,7 @@ ly_transfer(PG_FUNCTION_ARGS)
 	/* the common case in one statement; anything else the slow way, which names the reason */
 	caller_class = wallet_caller_class(call.caller);
 	if (caller_class != CALLER_OTHER &&
-		(id = transfer_optimistic(&r, PG_GETARG_INT64(0), PG_GETARG_INT64(1), caller_class == CALLER_APP)) != 0)
+		(id = transfer_direct(&r, PG_GETARG_INT64(0), PG_GETARG_INT64(1), caller_class == CALLER_APP)) != 0)
 	{
 		ly_leave(&call);
 		PG_RETURN_INT64(id);
