@@ -4,11 +4,12 @@
  * wallet debt, the expire_holds job's booking, and the escrow parts that
  * keep a programme's budget wallet from being one hot row.
  *
- * Balances live in loyalty.wallet_part.  The common API transfer is one
- * statement that reads and checks both wallets, takes the idempotency key
- * (a replay stops there, touching no balance row), updates both parts with
- * the funds checked in the WHERE clause and writes the entries; whatever it
- * cannot settle goes the slow way with the wallets' definitions loaded.  A
+ * Balances live in loyalty.wallet_part.  The common posted transfer reads
+ * its two wallets and locks and updates their balance rows by direct table
+ * access (transfer_direct), after one statement that takes the idempotency
+ * key and writes the entries (a replay stops there, touching no balance
+ * row); whatever it does not settle goes the slow way (transfer_api), with
+ * the funds checked in each UPDATE's WHERE clause.  A
  * debit that finds its part short locks the part, books holds that timed
  * out, refills from the wallet's reserve (part 0, locked after the part:
  * always in that order), then from sibling parts that can be locked without
