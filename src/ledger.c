@@ -20,6 +20,10 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/indexing.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/int.h"
@@ -160,6 +164,111 @@ ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 	m->expire_months = settings->expire_months;
 	m->allow_negative = settings->allow_negative;
 	return true;
+}
+
+/*
+ * Write the member row's ledger state by direct table access, the row being
+ * locked by this transaction already (ly_member_lock): found again by its
+ * key on the latest snapshot (this transaction's statements may have
+ * written it since), updated in place of an UPDATE statement (no executor;
+ * the key does not change, so no foreign-key check is due), and made
+ * visible to the statements that follow.  With `relative`, booked and
+ * cache_available are added to the row's values; else they replace them.
+ */
+typedef struct MemberRowWrite
+{
+	bool		relative;
+	int64		booked;
+	int64		cache_available;
+	bool		set_lifetime;
+	int64		lifetime_earned;
+	TimestampTz last_entry_at;
+	bool		set_until;
+	TimestampTz cache_until;
+} MemberRowWrite;
+
+static const char *const member_write_columns[] = {
+	"booked", "cache_available", "lifetime_earned", "last_entry_at", "cache_until"
+};
+#define MEMBER_WRITE_NCOLS lengthof(member_write_columns)
+
+static Oid	member_write_relid = InvalidOid;
+static AttrNumber member_write_attnums[MEMBER_WRITE_NCOLS];
+
+static void
+member_write_direct(int64 member_id, const MemberRowWrite *w)
+{
+	Oid			relid = ly_relid("member");
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	Relation	idx = index_open(ly_relid("member_pkey"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	if (member_write_relid != relid)
+	{
+		for (int i = 0; i < (int) MEMBER_WRITE_NCOLS; i++)
+			if ((member_write_attnums[i] = get_attnum(relid, member_write_columns[i])) == InvalidAttrNumber)
+				elog(ERROR, "column loyalty.member.%s does not exist", member_write_columns[i]);
+		member_write_relid = relid;
+	}
+	CommandCounterIncrement();	/* see this transaction's own writes of the row */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	if (found)
+	{
+		bool		should_free;
+		bool		isnull;
+		HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		TupleDesc	desc = RelationGetDescr(rel);
+		Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+		bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+		bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+		int64		booked = w->booked;
+		int64		available = w->cache_available;
+		HeapTuple	updated;
+
+		if (w->relative)
+		{
+			booked = ly_add_points(DatumGetInt64(slot_getattr(slot, member_write_attnums[0], &isnull)),
+								   w->booked, member_id, "points balance");
+			available = DatumGetInt64(slot_getattr(slot, member_write_attnums[1], &isnull)) + w->cache_available;
+		}
+		values[member_write_attnums[0] - 1] = Int64GetDatum(booked);
+		replace[member_write_attnums[0] - 1] = true;
+		values[member_write_attnums[1] - 1] = Int64GetDatum(available);
+		replace[member_write_attnums[1] - 1] = true;
+		if (w->set_lifetime)
+		{
+			values[member_write_attnums[2] - 1] = Int64GetDatum(w->lifetime_earned);
+			replace[member_write_attnums[2] - 1] = true;
+		}
+		values[member_write_attnums[3] - 1] = TimestampTzGetDatum(w->last_entry_at);
+		replace[member_write_attnums[3] - 1] = true;
+		if (w->set_until)
+		{
+			values[member_write_attnums[4] - 1] = TimestampTzGetDatum(w->cache_until);
+			replace[member_write_attnums[4] - 1] = true;
+		}
+		updated = heap_modify_tuple(old, desc, values, nulls, replace);
+		CatalogTupleUpdate(rel, &old->t_self, updated);
+		heap_freetuple(updated);
+		if (should_free)
+			heap_freetuple(old);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	if (!found)
+		ly_unknown_member(member_id);
+	CommandCounterIncrement();
 }
 
 /* Load a member's booked state and programme settings, locking the row. */
@@ -1030,13 +1139,10 @@ static LyPlan plan_earn_in_window = {
 	KEYED_CONFLICT " RETURNING entry_id),"
 	" l AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
 	"  available_at, expires_at, qualifying_from)"
-	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $15 THEN $3 END FROM e),"
-	" m AS (UPDATE loyalty.member SET booked = $11, lifetime_earned = $12, last_entry_at = $3,"
-	"  cache_until = $13, cache_available = $14"
-	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $11 THEN $3 END FROM e)"
 	" SELECT entry_id FROM e",
-	15, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, BOOLOID}
+	11, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID}
 };
 
 /*
@@ -1050,8 +1156,9 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	int64		booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
 	int64		lifetime = ly_add_points(m->lifetime_earned, e->points, m->member_id, "lifetime points");
 	int64		available = m->cache_available + (ly_lot_usable(lot, e->at) ? lot->points : 0);
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[11];
+	char		nulls[11];
+	MemberRowWrite w;
 
 	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at));
 	memset(nulls, ' ', sizeof(nulls));
@@ -1066,13 +1173,18 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	values[8] = TimestampTzGetDatum(lot->available_at);
 	values[9] = TimestampTzGetDatum(lot->expires_at);
 	nulls[9] = lot->has_expiry ? ' ' : 'n';
-	values[10] = Int64GetDatum(booked);
-	values[11] = Int64GetDatum(lifetime);
-	values[12] = TimestampTzGetDatum(lot_next_change(lot, e->at, m->cache_until));
-	values[13] = Int64GetDatum(available);
-	values[14] = BoolGetDatum(lot->qualifying);
+	values[10] = BoolGetDatum(lot->qualifying);
 	if (ly_exec(&plan_earn_in_window, values, nulls, 1) != 1)
 		return 0;
+	memset(&w, 0, sizeof(w));
+	w.booked = booked;
+	w.cache_available = available;
+	w.set_lifetime = true;
+	w.lifetime_earned = lifetime;
+	w.last_entry_at = e->at;
+	w.set_until = true;
+	w.cache_until = lot_next_change(lot, e->at, m->cache_until);
+	member_write_direct(m->member_id, &w);
 	return entry_id;
 }
 
@@ -1086,10 +1198,7 @@ static LyPlan plan_spend_in_window = {
 	"  SELECT $1, $2, $3, 'spend', -$4, $5, $6, ARRAY[l.lot_id], ARRAY[-$4] FROM l"
 	"  WHERE l.remaining >= $4" KEYED_CONFLICT " RETURNING entry_id, lots[1] AS lot_id),"
 	" u AS (UPDATE loyalty.points_lot p SET remaining = p.remaining - $4 FROM e"
-	"  WHERE p.member_id = $1 AND p.lot_id = e.lot_id),"
-	" m AS (UPDATE loyalty.member SET booked = booked - $4, last_entry_at = $3,"
-	"  cache_available = cache_available - $4"
-	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
+	"  WHERE p.member_id = $1 AND p.lot_id = e.lot_id)"
 	" SELECT (SELECT entry_id FROM e), (SELECT remaining >= $4 FROM l)",
 	6, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID}
 };
@@ -1116,7 +1225,17 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 	ly_exec(&plan_spend_in_window, values, NULL, 1);
 	*key_taken = false;
 	if (!ly_col_is_null(0, 1))
+	{
+		MemberRowWrite w;
+
+		memset(&w, 0, sizeof(w));
+		w.relative = true;
+		w.booked = e->points;
+		w.cache_available = e->points;
+		w.last_entry_at = e->at;
+		member_write_direct(m->member_id, &w);
 		return entry_id;
+	}
 	*key_taken = ly_col_bool(0, 2, false);	/* covered, yet not written */
 	return 0;
 }
