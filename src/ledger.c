@@ -184,6 +184,7 @@ typedef struct MemberRowWrite
 	int64		lifetime_earned;
 	TimestampTz last_entry_at;
 	bool		set_until;
+	bool		until_least;	/* cache_until only comes sooner */
 	TimestampTz cache_until;
 } MemberRowWrite;
 
@@ -254,7 +255,16 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 		replace[member_write_attnums[3] - 1] = true;
 		if (w->set_until)
 		{
-			values[member_write_attnums[4] - 1] = TimestampTzGetDatum(w->cache_until);
+			TimestampTz until = w->cache_until;
+
+			if (w->until_least)
+			{
+				Datum		current = slot_getattr(slot, member_write_attnums[4], &isnull);
+
+				if (!isnull && DatumGetTimestampTz(current) < until)
+					until = DatumGetTimestampTz(current);
+			}
+			values[member_write_attnums[4] - 1] = TimestampTzGetDatum(until);
 			replace[member_write_attnums[4] - 1] = true;
 		}
 		updated = heap_modify_tuple(old, desc, values, nulls, replace);
@@ -1262,12 +1272,8 @@ static LyPlan plan_release_in_window = {
 	"  WHERE member_id = $1 AND lot_id = $2 AND remaining > 0 RETURNING remaining),"
 	" e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref, detail)"
 	"  SELECT $1, $6, $5, 'release', 0, $7, $8, $9::jsonb || jsonb_build_object('points', l.remaining)"
-	"  FROM l RETURNING entry_id),"
-	" m AS (UPDATE loyalty.member SET last_entry_at = $5,"
-	"  cache_until = LEAST(cache_until, CASE WHEN $3 > $5 THEN $3 ELSE COALESCE($4, 'infinity') END),"
-	"  cache_available = cache_available + CASE WHEN $3 <= $5 THEN (SELECT remaining FROM l) ELSE 0 END"
-	"  WHERE member_id = $1 AND EXISTS (SELECT 1 FROM e))"
-	" SELECT count(*) FROM e",
+	"  FROM l RETURNING entry_id)"
+	" SELECT (SELECT remaining FROM l) FROM e",
 	9, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
@@ -1333,7 +1339,20 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 		values[7] = CStringGetTextDatum(ref);
 		values[8] = CStringGetTextDatum(lot_state_detail(lot_id, -1, available_at, has_expiry,
 														 expires_at, qualifying));
-		ly_exec(&plan_release_in_window, values, nulls, 1);
+		if (ly_exec(&plan_release_in_window, values, nulls, 1) == 1)
+		{
+			/* the member's cache moves with the lot: written directly */
+			MemberRowWrite w;
+
+			memset(&w, 0, sizeof(w));
+			w.relative = true;
+			w.cache_available = available_at <= at ? ly_col_int64(0, 1, 0) : 0;
+			w.last_entry_at = at;
+			w.set_until = true;
+			w.until_least = true;
+			w.cache_until = available_at > at ? available_at : has_expiry ? expires_at : DT_NOEND;
+			member_write_direct(member_id, &w);
+		}
 		return;
 	}
 
