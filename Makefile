@@ -13,7 +13,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/upgrade/$(EXTENSION)--*--*.sql)
 
 # pg_regress suites: sql/NAME.sql -> expected/NAME.out, in this order.
-REGRESS = setup programs points points_reverse points_errors jobs reports rules tiers orders orders_errors member_views coupon_code coupons coupons_errors wallets wallets_errors rewards security
+REGRESS = setup programs points points_reverse points_errors jobs reports rules tiers orders orders_errors member_views coupon_code coupons coupons_errors wallets wallets_errors rewards direct_access security
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION = $(basename $(notdir $(sort $(wildcard tests/isolation/*.spec))))
 
