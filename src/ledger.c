@@ -88,7 +88,6 @@ ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyData key;
-	IndexScanDesc scan;
 	bool		found;
 	Datum		d[MEMBER_LOCK_NCOLS];
 	bool		isnull[MEMBER_LOCK_NCOLS];
@@ -96,37 +95,12 @@ ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 
 	if (member_attnums_relid != relid)
 	{
-		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
-			if ((member_attnums[i] = get_attnum(relid, member_lock_columns[i])) == InvalidAttrNumber)
-				elog(ERROR, "column loyalty.member.%s does not exist", member_lock_columns[i]);
+		ly_attnums(relid, member_lock_columns, MEMBER_LOCK_NCOLS, member_attnums);
 		member_attnums_relid = relid;
 	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
-	if (found)
-	{
-		TM_FailureData tmfd;
-		TM_Result	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
-											  GetCurrentCommandId(false), LockTupleExclusive,
-											  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-											  &tmfd);
-
-		switch (result)
-		{
-			case TM_Ok:
-			case TM_SelfModified:	/* written by this transaction: ours already */
-				break;
-			case TM_Deleted:
-				found = false;
-				break;
-			default:
-				elog(ERROR, "unexpected result %d locking member " INT64_FORMAT,
-					 (int) result, member_id);
-		}
-	}
+	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot) &&
+		ly_lock_latest(rel, slot, snapshot, LockTupleExclusive);
 	if (found)
 		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
 			d[i] = slot_getattr(slot, member_attnums[i], &isnull[i]);
@@ -205,36 +179,26 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Snapshot	snapshot;
 	ScanKeyData key;
-	IndexScanDesc scan;
 	bool		found;
 
 	if (member_write_relid != relid)
 	{
-		for (int i = 0; i < (int) MEMBER_WRITE_NCOLS; i++)
-			if ((member_write_attnums[i] = get_attnum(relid, member_write_columns[i])) == InvalidAttrNumber)
-				elog(ERROR, "column loyalty.member.%s does not exist", member_write_columns[i]);
+		ly_attnums(relid, member_write_columns, MEMBER_WRITE_NCOLS, member_write_attnums);
 		member_write_relid = relid;
 	}
 	CommandCounterIncrement();	/* see this transaction's own writes of the row */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
+	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot);
 	index_close(idx, NoLock);
 	if (found)
 	{
-		bool		should_free;
 		bool		isnull;
-		HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
-		TupleDesc	desc = RelationGetDescr(rel);
-		Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-		bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
-		bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+		Datum		values[MEMBER_WRITE_NCOLS];
+		int			n = 0;
+		AttrNumber	attnums[MEMBER_WRITE_NCOLS];
 		int64		booked = w->booked;
 		int64		available = w->cache_available;
-		HeapTuple	updated;
 
 		if (w->relative)
 		{
@@ -242,17 +206,17 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 								   w->booked, member_id, "points balance");
 			available = DatumGetInt64(slot_getattr(slot, member_write_attnums[1], &isnull)) + w->cache_available;
 		}
-		values[member_write_attnums[0] - 1] = Int64GetDatum(booked);
-		replace[member_write_attnums[0] - 1] = true;
-		values[member_write_attnums[1] - 1] = Int64GetDatum(available);
-		replace[member_write_attnums[1] - 1] = true;
+		attnums[n] = member_write_attnums[0];
+		values[n++] = Int64GetDatum(booked);
+		attnums[n] = member_write_attnums[1];
+		values[n++] = Int64GetDatum(available);
 		if (w->set_lifetime)
 		{
-			values[member_write_attnums[2] - 1] = Int64GetDatum(w->lifetime_earned);
-			replace[member_write_attnums[2] - 1] = true;
+			attnums[n] = member_write_attnums[2];
+			values[n++] = Int64GetDatum(w->lifetime_earned);
 		}
-		values[member_write_attnums[3] - 1] = TimestampTzGetDatum(w->last_entry_at);
-		replace[member_write_attnums[3] - 1] = true;
+		attnums[n] = member_write_attnums[3];
+		values[n++] = TimestampTzGetDatum(w->last_entry_at);
 		if (w->set_until)
 		{
 			TimestampTz until = w->cache_until;
@@ -264,21 +228,16 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 				if (!isnull && DatumGetTimestampTz(current) < until)
 					until = DatumGetTimestampTz(current);
 			}
-			values[member_write_attnums[4] - 1] = TimestampTzGetDatum(until);
-			replace[member_write_attnums[4] - 1] = true;
+			attnums[n] = member_write_attnums[4];
+			values[n++] = TimestampTzGetDatum(until);
 		}
-		updated = heap_modify_tuple(old, desc, values, nulls, replace);
-		CatalogTupleUpdate(rel, &old->t_self, updated);
-		heap_freetuple(updated);
-		if (should_free)
-			heap_freetuple(old);
+		ly_update_row(rel, slot, n, attnums, values);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, NoLock);
 	if (!found)
 		ly_unknown_member(member_id);
-	CommandCounterIncrement();
 }
 
 /* Load a member's booked state and programme settings, locking the row. */

@@ -6,7 +6,11 @@
 #include "loyalty.h"
 #include "ledger.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
@@ -114,15 +118,23 @@ ly_leave(LyCall *call)
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
 }
 
+/* Is `role` a superuser, or has it loyalty_admin's privileges? */
+bool
+ly_is_admin(Oid role)
+{
+	Oid			admin;
+
+	if (superuser_arg(role))
+		return true;
+	admin = get_role_oid("loyalty_admin", true);
+	return OidIsValid(admin) && has_privs_of_role(role, admin);
+}
+
 /* Raise unless the caller is a superuser or has loyalty_admin's privileges. */
 void
 ly_require_admin(Oid caller, const char *what)
 {
-	Oid			admin = get_role_oid("loyalty_admin", true);
-
-	if (superuser_arg(caller))
-		return;
-	if (OidIsValid(admin) && has_privs_of_role(caller, admin))
+	if (ly_is_admin(caller))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -299,4 +311,86 @@ ly_audit(Oid caller, int64 program_id, const char *action, const char *object,
 	if (detail_json == NULL)
 		nulls[4] = 'n';
 	ly_exec(&plan, values, nulls, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Direct table access (see loyalty.h)
+ * ------------------------------------------------------------------- */
+
+/* The attribute numbers of columns `names` of `relid`. */
+void
+ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out)
+{
+	for (int i = 0; i < n; i++)
+		if ((out[i] = get_attnum(relid, names[i])) == InvalidAttrNumber)
+			elog(ERROR, "column loyalty.%s.%s does not exist", get_rel_name(relid), names[i]);
+}
+
+/* The row of `rel` with key `keys` (through unique index `idx`) visible to `snapshot`. */
+bool
+ly_fetch_by_key(Relation rel, Relation idx, Snapshot snapshot, ScanKey keys, int nkeys,
+				TupleTableSlot *slot)
+{
+	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+	bool		found;
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * Lock the row in `slot`, waiting for a writer and following it to its
+ * latest version (left in `slot`); false if it was deleted meanwhile.
+ */
+bool
+ly_lock_latest(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockTupleMode mode)
+{
+	TM_FailureData tmfd;
+	TM_Result	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+										  GetCurrentCommandId(false), mode, LockWaitBlock,
+										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+
+	switch (result)
+	{
+		case TM_Ok:
+		case TM_SelfModified:	/* written by this transaction: ours already */
+			return true;
+		case TM_Deleted:
+			return false;
+		default:
+			elog(ERROR, "unexpected result %d locking a row of loyalty.%s",
+				 (int) result, RelationGetRelationName(rel));
+	}
+	return false;				/* keep the compiler quiet */
+}
+
+/*
+ * Replace columns `attnums` of the row in `slot` (locked by this
+ * transaction) with `values`, keeping the table's indexes (a HOT update
+ * needs none), and make the change visible to what follows.
+ */
+void
+ly_update_row(Relation rel, TupleTableSlot *slot, int n, const AttrNumber *attnums, const Datum *values)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *all = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	bool		should_free;
+	HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	HeapTuple	updated;
+
+	for (int i = 0; i < n; i++)
+	{
+		all[attnums[i] - 1] = values[i];
+		replace[attnums[i] - 1] = true;
+	}
+	updated = heap_modify_tuple(old, desc, all, nulls, replace);
+	CatalogTupleUpdate(rel, &old->t_self, updated);
+	heap_freetuple(updated);
+	if (should_free)
+		heap_freetuple(old);
+	CommandCounterIncrement();
 }

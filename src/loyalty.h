@@ -11,6 +11,11 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
+#include "access/skey.h"
+#include "executor/tuptable.h"
+#include "nodes/lockoptions.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
 
 /* ---- PostgreSQL version shims (15 to 17) ---- */
 #if PG_VERSION_NUM < 150000
@@ -69,6 +74,7 @@ extern void ly_enter_read(LyCall *call);
 extern void ly_leave(LyCall *call);
 extern Oid	ly_owner(void);
 extern Oid	ly_relid(const char *relname);
+extern bool ly_is_admin(Oid role);
 extern void ly_require_admin(Oid caller, const char *what);
 
 /* ---- Kept SPI plans (loyalty.c) ----
@@ -99,6 +105,20 @@ extern void ly_require_not_null(FunctionCallInfo fcinfo, int argno, const char *
 extern text *ly_arg_text_nonempty(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern int64 ly_arg_positive(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TimestampTz ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname);
+
+/* ---- Direct table access (loyalty.c) ----
+ * For the hottest rows (a member, a wallet's balance) the extension reads,
+ * locks and updates without a statement: an index lookup by key, a tuple
+ * lock that follows the row to its latest version as SELECT ... FOR UPDATE
+ * does in READ COMMITTED, and a heap update with index upkeep.  Only for
+ * tables without partial or expression indexes, triggers or constraints.
+ */
+extern void ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out);
+extern bool ly_fetch_by_key(Relation rel, Relation idx, Snapshot snapshot, ScanKey keys, int nkeys,
+							TupleTableSlot *slot);
+extern bool ly_lock_latest(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockTupleMode mode);
+extern void ly_update_row(Relation rel, TupleTableSlot *slot, int n, const AttrNumber *attnums,
+						  const Datum *values);
 
 extern void ly_audit(Oid caller, int64 program_id, const char *action,
 					 const char *object, const char *detail_json);

@@ -64,12 +64,6 @@ PG_FUNCTION_INFO_V1(ly_wallet_balance);
 
 static HTAB *wallet_cache = NULL;
 
-static LyPlan plan_wallet_load = {
-	"SELECT program_id, name, currency, owner_member, role, escrow_parts, allow_overdraft,"
-	" max_transfer, daily_debit_limit, frozen FROM loyalty.wallet WHERE wallet_id = $1",
-	1, {INT8OID}
-};
-
 static LyWalletRole
 role_from_name(const char *name)
 {
@@ -91,6 +85,8 @@ unknown_wallet(int64 wallet_id)
 			 errhint("Open it with loyalty.open_wallet().")));
 }
 
+static bool wallet_read_direct(int64 wallet_id, LyWallet *w);
+
 /* Drop every cached wallet (settings.c calls it whenever programme settings are invalidated). */
 void
 ly_wallets_invalidate(void)
@@ -108,32 +104,15 @@ ly_wallet_get(int64 wallet_id)
 {
 	LyWallet   *w;
 	LyWallet	loaded;
-	Datum		values[1] = {Int64GetDatum(wallet_id)};
 	bool		found;
-	char	   *text;
 
 	if (wallet_cache != NULL &&
 		(w = hash_search(wallet_cache, &wallet_id, HASH_FIND, NULL)) != NULL &&
 		ly_settings(w->program_id)->definitions_version == w->version)
 		return w;
 
-	if (ly_exec(&plan_wallet_load, values, NULL, 1) != 1)
+	if (!wallet_read_direct(wallet_id, &loaded))
 		unknown_wallet(wallet_id);
-	memset(&loaded, 0, sizeof(loaded));
-	loaded.wallet_id = wallet_id;
-	loaded.program_id = ly_col_int64(0, 1, 0);
-	text = ly_col_text(0, 2);
-	strlcpy(loaded.name, text, sizeof(loaded.name));
-	text = ly_col_text(0, 3);
-	strlcpy(loaded.currency, text, sizeof(loaded.currency));
-	loaded.owner_member = ly_col_int64(0, 4, 0);
-	loaded.role = role_from_name(ly_col_text(0, 5));
-	loaded.escrow_parts = ly_col_int32(0, 6, 0);
-	loaded.allow_overdraft = ly_col_bool(0, 7, false);
-	loaded.max_transfer = ly_col_int64(0, 8, 0);
-	loaded.daily_debit_limit = ly_col_int64(0, 9, 0);
-	loaded.frozen = ly_col_bool(0, 10, false);
-	/* after the query: ly_settings may run one of its own */
 	loaded.version = ly_settings(loaded.program_id)->definitions_version;
 
 	/*
@@ -954,10 +933,9 @@ typedef enum CallerClass
 static CallerClass
 wallet_caller_class(Oid caller)
 {
-	Oid			admin = get_role_oid("loyalty_admin", true);
 	Oid			app;
 
-	if (superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin)))
+	if (ly_is_admin(caller))
 		return CALLER_ADMIN;
 	app = get_role_oid("loyalty_app", true);
 	if (OidIsValid(app) && has_privs_of_role(caller, app))
@@ -973,15 +951,13 @@ wallet_caller_class(Oid caller)
 static void
 require_wallet_privilege(Oid caller, const LyWallet *w, const char *privilege)
 {
-	Oid			app;
-	Oid			admin = get_role_oid("loyalty_admin", true);
+	CallerClass caller_class = wallet_caller_class(caller);
 	uint64		n;
 	Datum		values[2];
 
-	if (superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin)))
+	if (caller_class == CALLER_ADMIN)
 		return;
-	app = get_role_oid("loyalty_app", true);
-	if (OidIsValid(app) && has_privs_of_role(caller, app) &&
+	if (caller_class == CALLER_APP &&
 		(w->role == LY_WALLET_MEMBER || (w->role == LY_WALLET_REVENUE && strcmp(privilege, "credit") == 0)))
 		return;
 	values[0] = Int64GetDatum(w->wallet_id);
@@ -1266,14 +1242,6 @@ static AttrNumber wallet_attnums[WALLET_DIRECT_NCOLS];
 static Oid	direct_part_relid = InvalidOid;
 static AttrNumber part_attnums[PART_DIRECT_NCOLS];
 
-static void
-attnums_for(Oid relid, const char *const *names, int n, AttrNumber *out)
-{
-	for (int i = 0; i < n; i++)
-		if ((out[i] = get_attnum(relid, names[i])) == InvalidAttrNumber)
-			elog(ERROR, "a column of loyalty's wallet tables is missing: %s", names[i]);
-}
-
 /* A wallet's definition read straight from its row (no lock); false if none. */
 static bool
 wallet_read_direct(int64 wallet_id, LyWallet *w)
@@ -1284,19 +1252,15 @@ wallet_read_direct(int64 wallet_id, LyWallet *w)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyData key;
-	IndexScanDesc scan;
 	bool		found;
 
 	if (direct_wallet_relid != relid)
 	{
-		attnums_for(relid, wallet_direct_columns, WALLET_DIRECT_NCOLS, wallet_attnums);
+		ly_attnums(relid, wallet_direct_columns, WALLET_DIRECT_NCOLS, wallet_attnums);
 		direct_wallet_relid = relid;
 	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(wallet_id));
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
+	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot);
 	if (found)
 	{
 		Datum		d[WALLET_DIRECT_NCOLS];
@@ -1342,35 +1306,19 @@ part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyData keys[2];
-	IndexScanDesc scan;
 	bool		found;
 	bool		done = false;
 
 	if (direct_part_relid != relid)
 	{
-		attnums_for(relid, part_direct_columns, PART_DIRECT_NCOLS, part_attnums);
+		ly_attnums(relid, part_direct_columns, PART_DIRECT_NCOLS, part_attnums);
 		direct_part_relid = relid;
 	}
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(w->wallet_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(part));
-	scan = index_beginscan(rel, idx, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
+	found = ly_fetch_by_key(rel, idx, snapshot, keys, 2, slot) &&
+		ly_lock_latest(rel, slot, snapshot, LockTupleNoKeyExclusive);
 	index_close(idx, NoLock);
-	if (found)
-	{
-		TM_FailureData tmfd;
-		TM_Result	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
-											  GetCurrentCommandId(false), LockTupleNoKeyExclusive,
-											  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-
-		if (result == TM_Deleted)
-			found = false;
-		else if (result != TM_Ok && result != TM_SelfModified)
-			elog(ERROR, "unexpected result %d locking wallet " INT64_FORMAT " part %d",
-				 (int) result, w->wallet_id, part);
-	}
 	if (found)
 	{
 		bool		isnull;
@@ -1393,21 +1341,9 @@ part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
 				(w->allow_overdraft || (posted - pending_debits) + delta >= 0);
 		if (done)
 		{
-			bool		should_free;
-			HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
-			TupleDesc	desc = RelationGetDescr(rel);
-			Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-			bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
-			bool	   *replace = palloc0(sizeof(bool) * desc->natts);
-			HeapTuple	updated;
+			Datum		value = Int64GetDatum(new_posted);
 
-			values[part_attnums[0] - 1] = Int64GetDatum(new_posted);
-			replace[part_attnums[0] - 1] = true;
-			updated = heap_modify_tuple(old, desc, values, nulls, replace);
-			CatalogTupleUpdate(rel, &old->t_self, updated);
-			heap_freetuple(updated);
-			if (should_free)
-				heap_freetuple(old);
+			ly_update_row(rel, slot, 1, &part_attnums[0], &value);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -1415,8 +1351,6 @@ part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
 	table_close(rel, NoLock);
 	if (!found)
 		part_missing(w, part);
-	if (done)
-		CommandCounterIncrement();
 	return done;
 }
 
