@@ -16,6 +16,7 @@
  * can change inside that window without a new entry.
  */
 #include "ledger.h"
+#include "direct.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -75,6 +76,8 @@ static const char *const member_lock_columns[] = {
 static Oid	member_attnums_relid = InvalidOid;
 static AttrNumber member_attnums[MEMBER_LOCK_NCOLS];
 
+static bool member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts);
+
 /*
  * Lock the member row and fill m (and *facts, if given: what pricing reads
  * besides); false if there is no such member.
@@ -82,34 +85,36 @@ static AttrNumber member_attnums[MEMBER_LOCK_NCOLS];
 bool
 ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 {
-	Oid			relid = ly_relid("member");
-	Relation	rel = table_open(relid, RowShareLock);
-	Relation	idx = index_open(ly_relid("member_pkey"), AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyData key;
+	return member_read(member_id, true, m, facts);
+}
+
+/* The member row as last committed, without a lock; false if there is no such member. */
+bool
+ly_member_read(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
+{
+	return member_read(member_id, false, m, facts);
+}
+
+static bool
+member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts)
+{
+	LyTable		t;
+	Datum		key = Int64GetDatum(member_id);
 	bool		found;
 	Datum		d[MEMBER_LOCK_NCOLS];
 	bool		isnull[MEMBER_LOCK_NCOLS];
 	const LySettings *settings;
 
-	if (member_attnums_relid != relid)
-	{
-		ly_attnums(relid, member_lock_columns, MEMBER_LOCK_NCOLS, member_attnums);
-		member_attnums_relid = relid;
-	}
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
-	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot) &&
-		ly_lock_latest(rel, slot, snapshot, LockTupleExclusive);
+	ly_table_open(&t, "member", lock ? RowShareLock : AccessShareLock);
+	ly_table_columns(&t, member_lock_columns, MEMBER_LOCK_NCOLS, member_attnums, &member_attnums_relid);
+	found = ly_table_fetch(&t, "member_pkey", 1, &key) &&
+		(!lock || ly_table_lock(&t, LockTupleExclusive));
 	if (found)
 		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
-			d[i] = slot_getattr(slot, member_attnums[i], &isnull[i]);
-	UnregisterSnapshot(snapshot);
-	index_close(idx, NoLock);	/* locks are held to the end of the transaction */
-	table_close(rel, NoLock);
-	if (!found)
+			d[i] = ly_table_get(&t, member_attnums[i], &isnull[i]);
+	else
 	{
-		ExecDropSingleTupleTableSlot(slot);
+		ly_table_close(&t);
 		return false;
 	}
 
@@ -131,7 +136,7 @@ ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts)
 		facts->has_since = !isnull[9];
 		facts->tier_since = isnull[9] ? DT_NOBEGIN : DatumGetTimestampTz(d[9]);
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	ly_table_close(&t);			/* the row lock is held to the end of the transaction */
 	settings = ly_settings(m->program_id);
 	m->timezone = pstrdup(settings->timezone);
 	m->has_expire_policy = settings->has_expire_policy;
@@ -173,24 +178,14 @@ static AttrNumber member_write_attnums[MEMBER_WRITE_NCOLS];
 static void
 member_write_direct(int64 member_id, const MemberRowWrite *w)
 {
-	Oid			relid = ly_relid("member");
-	Relation	rel = table_open(relid, RowExclusiveLock);
-	Relation	idx = index_open(ly_relid("member_pkey"), AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot;
-	ScanKeyData key;
+	LyTable		t;
+	Datum		key = Int64GetDatum(member_id);
 	bool		found;
 
-	if (member_write_relid != relid)
-	{
-		ly_attnums(relid, member_write_columns, MEMBER_WRITE_NCOLS, member_write_attnums);
-		member_write_relid = relid;
-	}
-	CommandCounterIncrement();	/* see this transaction's own writes of the row */
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(member_id));
-	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot);
-	index_close(idx, NoLock);
+	ly_table_open(&t, "member", RowExclusiveLock);
+	ly_table_columns(&t, member_write_columns, MEMBER_WRITE_NCOLS, member_write_attnums,
+					 &member_write_relid);
+	found = ly_table_fetch(&t, "member_pkey", 1, &key);
 	if (found)
 	{
 		bool		isnull;
@@ -202,9 +197,9 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 
 		if (w->relative)
 		{
-			booked = ly_add_points(DatumGetInt64(slot_getattr(slot, member_write_attnums[0], &isnull)),
+			booked = ly_add_points(DatumGetInt64(ly_table_get(&t, member_write_attnums[0], &isnull)),
 								   w->booked, member_id, "points balance");
-			available = DatumGetInt64(slot_getattr(slot, member_write_attnums[1], &isnull)) + w->cache_available;
+			available = DatumGetInt64(ly_table_get(&t, member_write_attnums[1], &isnull)) + w->cache_available;
 		}
 		attnums[n] = member_write_attnums[0];
 		values[n++] = Int64GetDatum(booked);
@@ -223,7 +218,7 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 
 			if (w->until_least)
 			{
-				Datum		current = slot_getattr(slot, member_write_attnums[4], &isnull);
+				Datum		current = ly_table_get(&t, member_write_attnums[4], &isnull);
 
 				if (!isnull && DatumGetTimestampTz(current) < until)
 					until = DatumGetTimestampTz(current);
@@ -231,11 +226,9 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 			attnums[n] = member_write_attnums[4];
 			values[n++] = TimestampTzGetDatum(until);
 		}
-		ly_update_row(rel, slot, n, attnums, values);
+		ly_table_update(&t, n, attnums, values, NULL);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, NoLock);
+	ly_table_close(&t);
 	if (!found)
 		ly_unknown_member(member_id);
 }
@@ -1097,25 +1090,105 @@ ly_entry_post_final(LyMember *m, LyEntry *e)
  * stay or come sooner, which is always safe.
  * ------------------------------------------------------------------- */
 
-#define KEYED_CONFLICT \
-	" ON CONFLICT (member_id, operation, source, ref)" \
-	" WHERE operation = ANY (ARRAY['earn','spend','adjust','transfer']) DO NOTHING"
+/*
+ * These writes go to points_entry and points_lot by direct table access
+ * (direct.h): the member row is locked, so nobody else writes the member's
+ * entries and lots meanwhile, and an entry's idempotency key is looked up
+ * in points_entry_key before the entry is inserted (the unique index would
+ * refuse a duplicate all the same).
+ */
+typedef enum EntryColumn
+{
+	EC_MEMBER, EC_ENTRY, EC_AT, EC_OPERATION, EC_POINTS, EC_SOURCE, EC_REF, EC_DEBT_DELTA,
+	EC_QUALIFYING, EC_LOTS, EC_LOT_POINTS, EC_DETAIL, EC_BOOKED_AT, EC_COUNT
+} EntryColumn;
 
-static LyPlan plan_earn_in_window = {
-	"WITH e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points,"
-	"  source, ref, qualifying, lots, lot_points)"
-	"  VALUES ($1, $2, $3, 'earn', $4, $5, $6, $7, ARRAY[$8::int8], ARRAY[$4::int8])"
-	KEYED_CONFLICT " RETURNING entry_id),"
-	" l AS (INSERT INTO loyalty.points_lot (member_id, lot_id, points, remaining, created_at,"
-	"  available_at, expires_at, qualifying_from)"
-	"  SELECT $1, $8, $4, $4, $3, $9, $10, CASE WHEN $11 THEN $3 END FROM e)"
-	" SELECT entry_id FROM e",
-	11, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID}
+static const char *const entry_columns[EC_COUNT] = {
+	"member_id", "entry_id", "at", "operation", "points", "source", "ref", "debt_delta",
+	"qualifying", "lots", "lot_points", "detail", "booked_at"
 };
+static Oid	entry_relid = InvalidOid;
+static AttrNumber entry_attnums[EC_COUNT];
+
+typedef enum LotColumn
+{
+	LC_MEMBER, LC_LOT, LC_POINTS, LC_REMAINING, LC_CREATED, LC_AVAILABLE, LC_EXPIRES,
+	LC_QUALIFYING_FROM, LC_LATE_RETURNED, LC_LATE_RETURNED_AT, LC_COUNT
+} LotColumn;
+
+static const char *const lot_columns[LC_COUNT] = {
+	"member_id", "lot_id", "points", "remaining", "created_at", "available_at", "expires_at",
+	"qualifying_from", "late_returned", "late_returned_at"
+};
+static Oid	lot_relid = InvalidOid;
+static AttrNumber lot_attnums[LC_COUNT];
+
+static void
+lot_table_open(LyTable *t)
+{
+	ly_table_open(t, "points_lot", RowExclusiveLock);
+	ly_table_columns(t, lot_columns, LC_COUNT, lot_attnums, &lot_relid);
+}
+
+static Datum
+lot_get(LyTable *t, LotColumn col, bool *isnull)
+{
+	return ly_table_get(t, lot_attnums[col], isnull);
+}
 
 /*
- * Earn `lot` (just added, the member's lots not loaded) in one statement.
+ * Insert entry `e` of the member, numbered `entry_id`, moving `lot_points`
+ * of lot `lot_id` (0: none) and with jsonb `detail` (0: none), unless it is
+ * keyed and its key is taken: then nothing is written and false returned.
+ */
+static bool
+entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot_id,
+					int64 lot_points, Datum detail)
+{
+	LyTable		t;
+	Datum		values[EC_COUNT];
+	bool		isnull[EC_COUNT];
+	AttrNumber	attnums[EC_COUNT];
+
+	ly_table_open(&t, "points_entry", RowExclusiveLock);
+	ly_table_columns(&t, entry_columns, EC_COUNT, entry_attnums, &entry_relid);
+	if (e->keyed)
+	{
+		Datum		key[4] = {Int64GetDatum(member_id), CStringGetTextDatum(e->operation),
+		CStringGetTextDatum(e->source), CStringGetTextDatum(e->ref)};
+
+		if (ly_table_fetch(&t, "points_entry_key", 4, key))
+		{
+			ly_table_close(&t);
+			return false;
+		}
+	}
+	for (int i = 0; i < EC_COUNT; i++)
+	{
+		attnums[i] = entry_attnums[i];
+		isnull[i] = false;
+	}
+	values[EC_MEMBER] = Int64GetDatum(member_id);
+	values[EC_ENTRY] = Int64GetDatum(entry_id);
+	values[EC_AT] = TimestampTzGetDatum(e->at);
+	values[EC_OPERATION] = CStringGetTextDatum(e->operation);
+	values[EC_POINTS] = Int64GetDatum(e->points);
+	values[EC_SOURCE] = CStringGetTextDatum(e->source);
+	values[EC_REF] = CStringGetTextDatum(e->ref);
+	values[EC_DEBT_DELTA] = Int64GetDatum(e->debt_delta);
+	values[EC_QUALIFYING] = BoolGetDatum(e->qualifying);
+	values[EC_LOTS] = int8_array(&lot_id, lot_id ? 1 : 0);
+	values[EC_LOT_POINTS] = int8_array(&lot_points, lot_id ? 1 : 0);
+	values[EC_DETAIL] = detail;
+	isnull[EC_DETAIL] = detail == (Datum) 0;
+	values[EC_BOOKED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	ly_table_insert(&t, EC_COUNT, attnums, values, isnull);
+	ly_table_close(&t);
+	return true;
+}
+
+/*
+ * Earn `lot` (just added, the member's lots not loaded) by direct writes.
  * Returns the entry id, or 0 if the key is taken (nothing written).
  */
 int64
@@ -1125,26 +1198,36 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	int64		booked = ly_add_points(m->booked, e->points, m->member_id, "points balance");
 	int64		lifetime = ly_add_points(m->lifetime_earned, e->points, m->member_id, "lifetime points");
 	int64		available = m->cache_available + (ly_lot_usable(lot, e->at) ? lot->points : 0);
-	Datum		values[11];
-	char		nulls[11];
+	LyTable		t;
+	Datum		values[LC_COUNT];
+	bool		isnull[LC_COUNT];
+	AttrNumber	attnums[LC_COUNT];
 	MemberRowWrite w;
 
-	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at));
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(m->member_id);
-	values[1] = Int64GetDatum(entry_id);
-	values[2] = TimestampTzGetDatum(e->at);
-	values[3] = Int64GetDatum(e->points);
-	values[4] = CStringGetTextDatum(e->source);
-	values[5] = CStringGetTextDatum(e->ref);
-	values[6] = BoolGetDatum(e->qualifying);
-	values[7] = Int64GetDatum(lot->lot_id);
-	values[8] = TimestampTzGetDatum(lot->available_at);
-	values[9] = TimestampTzGetDatum(lot->expires_at);
-	nulls[9] = lot->has_expiry ? ' ' : 'n';
-	values[10] = BoolGetDatum(lot->qualifying);
-	if (ly_exec(&plan_earn_in_window, values, nulls, 1) != 1)
+	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->keyed);
+	if (!entry_insert_direct(m->member_id, entry_id, e, lot->lot_id, e->points, (Datum) 0))
 		return 0;
+	lot_table_open(&t);
+	for (int i = 0; i < LC_COUNT; i++)
+	{
+		attnums[i] = lot_attnums[i];
+		isnull[i] = false;
+	}
+	values[LC_MEMBER] = Int64GetDatum(m->member_id);
+	values[LC_LOT] = Int64GetDatum(lot->lot_id);
+	values[LC_POINTS] = Int64GetDatum(e->points);
+	values[LC_REMAINING] = Int64GetDatum(e->points);
+	values[LC_CREATED] = TimestampTzGetDatum(e->at);
+	values[LC_AVAILABLE] = TimestampTzGetDatum(lot->available_at);
+	values[LC_EXPIRES] = TimestampTzGetDatum(lot->expires_at);
+	isnull[LC_EXPIRES] = !lot->has_expiry;
+	values[LC_QUALIFYING_FROM] = TimestampTzGetDatum(e->at);
+	isnull[LC_QUALIFYING_FROM] = !lot->qualifying;
+	values[LC_LATE_RETURNED] = Int64GetDatum(0);
+	values[LC_LATE_RETURNED_AT] = TimestampTzGetDatum(DT_NOBEGIN);
+	ly_table_insert(&t, LC_COUNT, attnums, values, isnull);
+	ly_table_close(&t);
+
 	memset(&w, 0, sizeof(w));
 	w.booked = booked;
 	w.cache_available = available;
@@ -1157,45 +1240,91 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	return entry_id;
 }
 
-static LyPlan plan_spend_in_window = {
-	"WITH l AS (SELECT lot_id, remaining FROM loyalty.points_lot"
-	"  WHERE member_id = $1 AND remaining > 0 AND available_at <= $3"
-	"  AND (expires_at IS NULL OR expires_at > $3)"
-	"  ORDER BY expires_at IS NULL, expires_at, created_at, lot_id LIMIT 1),"
-	" e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points,"
-	"  source, ref, lots, lot_points)"
-	"  SELECT $1, $2, $3, 'spend', -$4, $5, $6, ARRAY[l.lot_id], ARRAY[-$4] FROM l"
-	"  WHERE l.remaining >= $4" KEYED_CONFLICT " RETURNING entry_id, lots[1] AS lot_id),"
-	" u AS (UPDATE loyalty.points_lot p SET remaining = p.remaining - $4 FROM e"
-	"  WHERE p.member_id = $1 AND p.lot_id = e.lot_id)"
-	" SELECT (SELECT entry_id FROM e), (SELECT remaining >= $4 FROM l)",
-	6, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID}
-};
+/* Does lot row `a` come before `b` in spend order (expiring first, soonest, oldest)? */
+static bool
+spends_before(bool a_expires, TimestampTz a_expiry, TimestampTz a_created, int64 a_lot,
+			  bool b_expires, TimestampTz b_expiry, TimestampTz b_created, int64 b_lot)
+{
+	if (a_expires != b_expires)
+		return a_expires;
+	if (a_expires && a_expiry != b_expiry)
+		return a_expiry < b_expiry;
+	if (a_created != b_created)
+		return a_created < b_created;
+	return a_lot < b_lot;
+}
 
 /*
- * Spend from the first lot in spend order, if it covers the amount, in one
- * statement.  Returns the entry id; 0 with *key_taken set if the key is taken
- * (nothing written); 0 otherwise when that lot does not cover it (nothing
- * written: the caller takes the general path).
+ * Spend from the first lot in spend order, if it covers the amount, by
+ * direct writes.  Returns the entry id; 0 with *key_taken set if the key is
+ * taken (nothing written); 0 otherwise when that lot does not cover it
+ * (nothing written: the caller takes the general path).
  */
 int64
 ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 {
-	int64		entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
-	Datum		values[6];
+	int64		amount = -e->points;
+	LyTable		t;
+	LyTableScan scan;
+	Datum		member_key = Int64GetDatum(m->member_id);
+	bool		have = false;
+	int64		best_lot = 0;
+	int64		best_remaining = 0;
+	bool		best_expires = false;
+	TimestampTz best_expiry = 0;
+	TimestampTz best_created = 0;
+	int64		entry_id;
 
-	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->points < 0);
-	values[0] = Int64GetDatum(m->member_id);
-	values[1] = Int64GetDatum(entry_id);
-	values[2] = TimestampTzGetDatum(e->at);
-	values[3] = Int64GetDatum(-e->points);
-	values[4] = CStringGetTextDatum(e->source);
-	values[5] = CStringGetTextDatum(e->ref);
-	ly_exec(&plan_spend_in_window, values, NULL, 1);
+	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->points < 0 && e->keyed);
 	*key_taken = false;
-	if (!ly_col_is_null(0, 1))
+	lot_table_open(&t);
+	ly_table_scan_begin(&scan, &t, "points_lot_open", 1, &member_key);
+	while (ly_table_scan_next(&scan))
 	{
+		bool		isnull,
+					no_expiry;
+		int64		remaining = DatumGetInt64(lot_get(&t, LC_REMAINING, &isnull));
+		TimestampTz available = DatumGetTimestampTz(lot_get(&t, LC_AVAILABLE, &isnull));
+		TimestampTz expiry = DatumGetTimestampTz(lot_get(&t, LC_EXPIRES, &no_expiry));
+		TimestampTz created = DatumGetTimestampTz(lot_get(&t, LC_CREATED, &isnull));
+		int64		lot_id = DatumGetInt64(lot_get(&t, LC_LOT, &isnull));
+		bool		expires = !no_expiry;
+
+		if (remaining <= 0 || available > e->at || (expires && expiry <= e->at))
+			continue;
+		if (!have || spends_before(expires, expiry, created, lot_id,
+								   best_expires, best_expiry, best_created, best_lot))
+		{
+			have = true;
+			best_lot = lot_id;
+			best_remaining = remaining;
+			best_expires = expires;
+			best_expiry = expiry;
+			best_created = created;
+		}
+	}
+	ly_table_scan_end(&scan);
+	if (!have || best_remaining < amount)
+	{
+		ly_table_close(&t);
+		return 0;
+	}
+	entry_id = nextval_internal(ly_relid("entry_id_seq"), false);
+	if (!entry_insert_direct(m->member_id, entry_id, e, best_lot, e->points, (Datum) 0))
+	{
+		ly_table_close(&t);
+		*key_taken = true;
+		return 0;
+	}
+	{
+		Datum		key[2] = {member_key, Int64GetDatum(best_lot)};
+		Datum		remaining = Int64GetDatum(best_remaining - amount);
 		MemberRowWrite w;
+
+		if (!ly_table_fetch(&t, "points_lot_pkey", 2, key))
+			elog(ERROR, "lot " INT64_FORMAT " of member " INT64_FORMAT " vanished", best_lot, m->member_id);
+		ly_table_update(&t, 1, &lot_attnums[LC_REMAINING], &remaining, NULL);
+		ly_table_close(&t);
 
 		memset(&w, 0, sizeof(w));
 		w.relative = true;
@@ -1203,10 +1332,8 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 		w.cache_available = e->points;
 		w.last_entry_at = e->at;
 		member_write_direct(m->member_id, &w);
-		return entry_id;
 	}
-	*key_taken = ly_col_bool(0, 2, false);	/* covered, yet not written */
-	return 0;
+	return entry_id;
 }
 
 /* ---------------------------------------------------------------------
@@ -1217,23 +1344,6 @@ static LyPlan plan_lot_state = {
 	"UPDATE loyalty.points_lot SET available_at = $3, expires_at = $4, qualifying_from = $5"
 	" WHERE member_id = $1 AND lot_id = $2",
 	5, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-};
-
-/*
- * Release inside the cached window, in one statement: the lot's times, the
- * entry and the member's cache move together without loading the member's
- * lots (the released lot only adds to the balance from available_at, and
- * nothing else changes before cache_until).  $9 is the entry's detail
- * without the points, which the statement adds.
- */
-static LyPlan plan_release_in_window = {
-	"WITH l AS (UPDATE loyalty.points_lot SET available_at = $3, expires_at = $4, qualifying_from = $5"
-	"  WHERE member_id = $1 AND lot_id = $2 AND remaining > 0 RETURNING remaining),"
-	" e AS (INSERT INTO loyalty.points_entry (member_id, entry_id, at, operation, points, source, ref, detail)"
-	"  SELECT $1, $6, $5, 'release', 0, $7, $8, $9::jsonb || jsonb_build_object('points', l.remaining)"
-	"  FROM l RETURNING entry_id)"
-	" SELECT (SELECT remaining FROM l) FROM e",
-	9, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 /* The detail of a release or hold entry (points < 0: left for SQL to add). */
@@ -1284,34 +1394,51 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 		ly_member_load(member_id, true, &m);
 	expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
 
+	/*
+	 * A release inside the cached window: the lot's times, the entry and the
+	 * member's cache move together without loading the member's lots (the
+	 * released lot only adds to the balance from available_at, and nothing
+	 * else changes before cache_until).
+	 */
 	if (qualifying && !TIMESTAMP_NOT_FINITE(available_at) && ly_cache_holds_at(&m, at) &&
 		!m.lots_loaded)
 	{
-		values[0] = Int64GetDatum(member_id);
-		values[1] = Int64GetDatum(lot_id);
-		values[2] = TimestampTzGetDatum(available_at);
-		values[3] = TimestampTzGetDatum(expires_at);
-		nulls[3] = has_expiry ? ' ' : 'n';
-		values[4] = TimestampTzGetDatum(at);
-		values[5] = Int64GetDatum(nextval_internal(ly_relid("entry_id_seq"), false));
-		values[6] = CStringGetTextDatum(source);
-		values[7] = CStringGetTextDatum(ref);
-		values[8] = CStringGetTextDatum(lot_state_detail(lot_id, -1, available_at, has_expiry,
-														 expires_at, qualifying));
-		if (ly_exec(&plan_release_in_window, values, nulls, 1) == 1)
+		LyTable		t;
+		Datum		key[2] = {Int64GetDatum(member_id), Int64GetDatum(lot_id)};
+		bool		isnull;
+		int64		remaining = 0;
+
+		lot_table_open(&t);
+		if (ly_table_fetch(&t, "points_lot_pkey", 2, key))
+			remaining = DatumGetInt64(lot_get(&t, LC_REMAINING, &isnull));
+		if (remaining > 0)
 		{
-			/* the member's cache moves with the lot: written directly */
+			AttrNumber	attnums[3] = {lot_attnums[LC_AVAILABLE], lot_attnums[LC_EXPIRES],
+			lot_attnums[LC_QUALIFYING_FROM]};
+			Datum		times[3] = {TimestampTzGetDatum(available_at), TimestampTzGetDatum(expires_at),
+			TimestampTzGetDatum(at)};
+			bool		nulls[3] = {false, !has_expiry, false};
+			char	   *detail = lot_state_detail(lot_id, remaining, available_at, has_expiry,
+												  expires_at, qualifying);
 			MemberRowWrite w;
 
+			ly_table_update(&t, 3, attnums, times, nulls);
+			ly_table_close(&t);
+			ly_entry_init(&entry, operation, source, ref, at);
+			(void) entry_insert_direct(member_id, nextval_internal(ly_relid("entry_id_seq"), false),
+									   &entry, 0, 0, DirectFunctionCall1(jsonb_in, CStringGetDatum(detail)));
+			/* the member's cache moves with the lot */
 			memset(&w, 0, sizeof(w));
 			w.relative = true;
-			w.cache_available = available_at <= at ? ly_col_int64(0, 1, 0) : 0;
+			w.cache_available = available_at <= at ? remaining : 0;
 			w.last_entry_at = at;
 			w.set_until = true;
 			w.until_least = true;
 			w.cache_until = available_at > at ? available_at : has_expiry ? expires_at : DT_NOEND;
 			member_write_direct(member_id, &w);
 		}
+		else
+			ly_table_close(&t);
 		return;
 	}
 

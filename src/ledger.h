@@ -115,6 +115,7 @@ typedef struct LyMemberRowFacts
 extern void ly_unknown_member(int64 member_id) pg_attribute_noreturn();
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
 extern bool ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts);
+extern bool ly_member_read(int64 member_id, LyMember *m, LyMemberRowFacts *facts);
 extern void ly_member_from_row(LyMember *m, int64 member_id, uint64 row);
 extern void ly_member_save(LyMember *m);
 extern bool ly_cache_holds_at(const LyMember *m, TimestampTz at);

@@ -106,20 +106,6 @@ extern text *ly_arg_text_nonempty(FunctionCallInfo fcinfo, int argno, const char
 extern int64 ly_arg_positive(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TimestampTz ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname);
 
-/* ---- Direct table access (loyalty.c) ----
- * For the hottest rows (a member, a wallet's balance) the extension reads,
- * locks and updates without a statement: an index lookup by key, a tuple
- * lock that follows the row to its latest version as SELECT ... FOR UPDATE
- * does in READ COMMITTED, and a heap update with index upkeep.  Only for
- * tables without partial or expression indexes, triggers or constraints.
- */
-extern void ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out);
-extern bool ly_fetch_by_key(Relation rel, Relation idx, Snapshot snapshot, ScanKey keys, int nkeys,
-							TupleTableSlot *slot);
-extern bool ly_lock_latest(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockTupleMode mode);
-extern void ly_update_row(Relation rel, TupleTableSlot *slot, int n, const AttrNumber *attnums,
-						  const Datum *values);
-
 extern void ly_audit(Oid caller, int64 program_id, const char *action,
 					 const char *object, const char *detail_json);
 

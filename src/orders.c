@@ -17,6 +17,7 @@
  */
 #include "definitions.h"
 #include "wallets.h"
+#include "direct.h"
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
@@ -348,24 +349,30 @@ application_member_id(const char *key)
 	return (int64) id;
 }
 
-static LyPlan plan_member_of_key = {
-	"SELECT member_id FROM loyalty.customer_key WHERE external_id = $1 AND program_id = $2",
-	2, {TEXTOID, INT8OID}
-};
+static const char *const customer_key_columns[] = {"member_id"};
+static Oid	customer_key_relid = InvalidOid;
+static AttrNumber customer_key_attnums[1];
 
 /* The member id of customer `key` without locking anything; 0 if unknown. */
 static int64
 member_id_of(Tracked *t, const char *key)
 {
-	Datum		values[2];
+	LyTable		table;
+	Datum		keys[2] = {CStringGetTextDatum(key), Int64GetDatum(t->program_id)};
+	int64		member_id = 0;
 
 	if (t->application_ids)
 		return application_member_id(key);
-	values[0] = CStringGetTextDatum(key);
-	values[1] = Int64GetDatum(t->program_id);
-	if (ly_exec(&plan_member_of_key, values, NULL, 1) != 1)
-		return 0;
-	return ly_col_int64(0, 1, 0);
+	ly_table_open(&table, "customer_key", AccessShareLock);
+	ly_table_columns(&table, customer_key_columns, 1, customer_key_attnums, &customer_key_relid);
+	if (ly_table_fetch(&table, "customer_key_pkey", 2, keys))
+	{
+		bool		isnull;
+
+		member_id = DatumGetInt64(ly_table_get(&table, customer_key_attnums[0], &isnull));
+	}
+	ly_table_close(&table);
+	return member_id;
 }
 
 /* Lock the member of customer `key`; false if the programme has no such member. */
@@ -442,101 +449,152 @@ typedef struct Order
 	TimestampTz closed_at;
 } Order;
 
-static LyPlan plan_order_load = {
-	"SELECT state, generation, amount, refunded, earned, earn_ref, lot_id, coupon,"
-	" first_paid_at, paid_at, completed_at, closed_at, program_id, cashback"
-	" FROM loyalty.order_state WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3",
-	3, {INT8OID, INT8OID, TEXTOID}
+/*
+ * order_state is read and written by direct table access (direct.h), the
+ * member row being locked: nobody else writes the member's orders.
+ */
+typedef enum OrderColumn
+{
+	OC_MEMBER, OC_TRACKED, OC_ORDER, OC_PROGRAM, OC_STATE, OC_GENERATION, OC_AMOUNT,
+	OC_REFUNDED, OC_EARNED, OC_EARN_REF, OC_LOT, OC_COUPON, OC_CASHBACK, OC_PRICED,
+	OC_FIRST_PAID, OC_PAID, OC_COMPLETED, OC_CLOSED, OC_UPDATED, OC_COUNT
+} OrderColumn;
+
+static const char *const order_columns[OC_COUNT] = {
+	"member_id", "tracked_id", "order_id", "program_id", "state", "generation", "amount",
+	"refunded", "earned", "earn_ref", "lot_id", "coupon", "cashback", "priced",
+	"first_paid_at", "paid_at", "completed_at", "closed_at", "updated_at"
 };
+static Oid	order_relid = InvalidOid;
+static AttrNumber order_attnums[OC_COUNT];
+
+/* Open order_state and find order `o` in it (its key set); true if found. */
+static bool
+order_find(LyTable *table, const Order *o, LOCKMODE mode)
+{
+	Datum		keys[3] = {Int64GetDatum(o->member_id), Int64GetDatum(o->tracked_id),
+	CStringGetTextDatum(o->order_id)};
+
+	ly_table_open(table, "order_state", mode);
+	ly_table_columns(table, order_columns, OC_COUNT, order_attnums, &order_relid);
+	return ly_table_fetch(table, "order_state_pkey", 3, keys);
+}
+
+static Datum
+order_get(LyTable *table, OrderColumn col, bool *isnull)
+{
+	return ly_table_get(table, order_attnums[col], isnull);
+}
+
+static char *
+order_get_text(LyTable *table, OrderColumn col)
+{
+	bool		isnull;
+	Datum		d = order_get(table, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static int64
+order_get_int64(LyTable *table, OrderColumn col)
+{
+	bool		isnull;
+	Datum		d = order_get(table, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static TimestampTz
+order_get_time(LyTable *table, OrderColumn col, bool *has)
+{
+	bool		isnull;
+	Datum		d = order_get(table, col, &isnull);
+
+	if (has)
+		*has = !isnull;
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
 
 static void
 order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 {
-	Datum		values[3] = {Int64GetDatum(member_id), Int64GetDatum(tracked_id),
-	CStringGetTextDatum(order_id)};
+	LyTable		table;
+	bool		isnull;
 
 	memset(o, 0, sizeof(*o));
 	o->member_id = member_id;
 	o->tracked_id = tracked_id;
 	o->order_id = pstrdup(order_id);
 	o->generation = 1;
-	if (ly_exec(&plan_order_load, values, NULL, 1) != 1)
-		return;
-	o->exists = true;
-	o->state = state_from_name(ly_col_text(0, 1));
-	o->generation = ly_col_int32(0, 2, 1);
-	o->amount = ly_col_int64(0, 3, 0);
-	o->refunded = ly_col_int64(0, 4, 0);
-	o->earned = ly_col_int64(0, 5, 0);
-	o->earn_ref = ly_col_text(0, 6);
-	o->lot_id = ly_col_int64(0, 7, 0);
-	o->coupon = ly_col_text(0, 8);
-	/* priced stays 0: the stored one is kept unless the order is priced again */
-	o->first_paid_at = ly_col_timestamptz(0, 9, 0);
-	o->paid_at = ly_col_timestamptz(0, 10, 0);
-	o->has_completed = !ly_col_is_null(0, 11);
-	o->completed_at = ly_col_timestamptz(0, 11, 0);
-	o->has_closed = !ly_col_is_null(0, 12);
-	o->closed_at = ly_col_timestamptz(0, 12, 0);
-	o->program_id = ly_col_int64(0, 13, 0);
-	o->cashback = ly_col_int64(0, 14, 0);
+	if (order_find(&table, o, AccessShareLock))
+	{
+		o->exists = true;
+		o->state = state_from_name(order_get_text(&table, OC_STATE));
+		o->generation = DatumGetInt32(order_get(&table, OC_GENERATION, &isnull));
+		o->amount = order_get_int64(&table, OC_AMOUNT);
+		o->refunded = order_get_int64(&table, OC_REFUNDED);
+		o->earned = order_get_int64(&table, OC_EARNED);
+		o->earn_ref = order_get_text(&table, OC_EARN_REF);
+		o->lot_id = order_get_int64(&table, OC_LOT);
+		o->coupon = order_get_text(&table, OC_COUPON);
+		/* priced stays 0: the stored one is kept unless the order is priced again */
+		o->first_paid_at = order_get_time(&table, OC_FIRST_PAID, NULL);
+		o->paid_at = order_get_time(&table, OC_PAID, NULL);
+		o->completed_at = order_get_time(&table, OC_COMPLETED, &o->has_completed);
+		o->closed_at = order_get_time(&table, OC_CLOSED, &o->has_closed);
+		o->program_id = order_get_int64(&table, OC_PROGRAM);
+		o->cashback = order_get_int64(&table, OC_CASHBACK);
+	}
+	ly_table_close(&table);
 }
 
-#define ORDER_SAVE_TYPES \
-	{INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID, \
-	INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, \
-	TIMESTAMPTZOID, INT8OID}
-
-static LyPlan plan_order_insert = {
-	"INSERT INTO loyalty.order_state (member_id, tracked_id, order_id, program_id, state,"
-	" generation, amount, refunded, earned, earn_ref, lot_id, coupon, priced, first_paid_at, paid_at,"
-	" completed_at, closed_at, updated_at, cashback)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17, $18, $19)",
-	19, ORDER_SAVE_TYPES
-};
-
-static LyPlan plan_order_update = {
-	"UPDATE loyalty.order_state SET state = $5, generation = $6, amount = $7, refunded = $8,"
-	" earned = $9, earn_ref = $10, lot_id = $11, coupon = $12, priced = COALESCE($13::jsonb, priced), paid_at = $15,"
-	" completed_at = $16, closed_at = $17, updated_at = $18, cashback = $19"
-	" WHERE member_id = $1 AND tracked_id = $2 AND order_id = $3 AND $4 IS NOT NULL AND $14 IS NOT NULL",
-	19, ORDER_SAVE_TYPES
-};
-
-/* Write the order's state (the member row is locked: nobody else writes it). */
+/* Write the order's state: a new row, or the changed columns of its row. */
 static void
 order_save(Order *o, TimestampTz at)
 {
-	Datum		values[19];
-	char		nulls[19];
+	LyTable		table;
+	Datum		values[OC_COUNT];
+	bool		isnull[OC_COUNT];
+	AttrNumber	attnums[OC_COUNT];
+	int			n = 0;
+	bool		found = order_find(&table, o, RowExclusiveLock);
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(o->member_id);
-	values[1] = Int64GetDatum(o->tracked_id);
-	values[2] = CStringGetTextDatum(o->order_id);
-	values[3] = Int64GetDatum(o->program_id);
-	values[4] = CStringGetTextDatum(state_names[o->state]);
-	values[5] = Int32GetDatum(o->generation);
-	values[6] = Int64GetDatum(o->amount);
-	values[7] = Int64GetDatum(o->refunded);
-	values[8] = Int64GetDatum(o->earned);
-	values[9] = o->earn_ref ? CStringGetTextDatum(o->earn_ref) : (Datum) 0;
-	nulls[9] = o->earn_ref ? ' ' : 'n';
-	values[10] = Int64GetDatum(o->lot_id);
-	nulls[10] = o->lot_id ? ' ' : 'n';
-	values[11] = o->coupon ? CStringGetTextDatum(o->coupon) : (Datum) 0;
-	nulls[11] = o->coupon ? ' ' : 'n';
-	values[12] = o->priced;
-	nulls[12] = o->priced ? ' ' : 'n';
-	values[13] = TimestampTzGetDatum(o->first_paid_at);
-	values[14] = TimestampTzGetDatum(o->paid_at);
-	values[15] = TimestampTzGetDatum(o->completed_at);
-	nulls[15] = o->has_completed ? ' ' : 'n';
-	values[16] = TimestampTzGetDatum(o->closed_at);
-	nulls[16] = o->has_closed ? ' ' : 'n';
-	values[17] = TimestampTzGetDatum(at);
-	values[18] = Int64GetDatum(o->cashback);
-	ly_exec(o->exists ? &plan_order_update : &plan_order_insert, values, nulls, 0);
+	if (found != o->exists)
+		elog(ERROR, "order \"%s\" of member " INT64_FORMAT " changed under its member's lock",
+			 o->order_id, o->member_id);
+	memset(isnull, false, sizeof(isnull));
+#define ORDER_SET(col, value, null) \
+	(attnums[n] = order_attnums[col], values[n] = (value), isnull[n] = (null), n++)
+	if (!o->exists)
+	{
+		ORDER_SET(OC_MEMBER, Int64GetDatum(o->member_id), false);
+		ORDER_SET(OC_TRACKED, Int64GetDatum(o->tracked_id), false);
+		ORDER_SET(OC_ORDER, CStringGetTextDatum(o->order_id), false);
+		ORDER_SET(OC_PROGRAM, Int64GetDatum(o->program_id), false);
+		ORDER_SET(OC_FIRST_PAID, TimestampTzGetDatum(o->first_paid_at), false);
+	}
+	ORDER_SET(OC_STATE, CStringGetTextDatum(state_names[o->state]), false);
+	ORDER_SET(OC_GENERATION, Int32GetDatum(o->generation), false);
+	ORDER_SET(OC_AMOUNT, Int64GetDatum(o->amount), false);
+	ORDER_SET(OC_REFUNDED, Int64GetDatum(o->refunded), false);
+	ORDER_SET(OC_EARNED, Int64GetDatum(o->earned), false);
+	ORDER_SET(OC_EARN_REF, o->earn_ref ? CStringGetTextDatum(o->earn_ref) : (Datum) 0, o->earn_ref == NULL);
+	ORDER_SET(OC_LOT, Int64GetDatum(o->lot_id), o->lot_id == 0);
+	ORDER_SET(OC_COUPON, o->coupon ? CStringGetTextDatum(o->coupon) : (Datum) 0, o->coupon == NULL);
+	ORDER_SET(OC_CASHBACK, Int64GetDatum(o->cashback), false);
+	if (o->priced || !o->exists)
+		ORDER_SET(OC_PRICED, o->priced ? DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(o->priced))) : (Datum) 0,
+				  o->priced == 0);
+	ORDER_SET(OC_PAID, TimestampTzGetDatum(o->paid_at), false);
+	ORDER_SET(OC_COMPLETED, TimestampTzGetDatum(o->completed_at), !o->has_completed);
+	ORDER_SET(OC_CLOSED, TimestampTzGetDatum(o->closed_at), !o->has_closed);
+	ORDER_SET(OC_UPDATED, TimestampTzGetDatum(at), false);
+#undef ORDER_SET
+	if (o->exists)
+		ly_table_update(&table, n, attnums, values, isnull);
+	else
+		ly_table_insert(&table, n, attnums, values, isnull);
+	ly_table_close(&table);
 	o->exists = true;
 }
 

@@ -112,16 +112,17 @@ ly_tier_points(int64 member_id, LyDefinitions *defs, TimestampTz at)
 	return ly_col_int64(0, 1, 0);
 }
 
-/*
- * The member's tier, when a downgrade may happen, and its lifetime earned
- * points: every qualifying total (any points basis, any window) is a part
- * of them, so below the next threshold no upgrade is possible.
- */
-static LyPlan plan_member_tier = {
-	"SELECT tier, tier_since, tier_since + pg_catalog.make_interval(months => $2), lifetime_earned"
-	" FROM loyalty.member WHERE member_id = $1",
-	2, {INT8OID, INT4OID}
-};
+/* `months` calendar months after `t`, as timestamptz + interval counts them. */
+static TimestampTz
+months_after(TimestampTz t, int32 months)
+{
+	Interval	span;
+
+	memset(&span, 0, sizeof(span));
+	span.month = months;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(t),
+												   IntervalPGetDatum(&span)));
+}
 
 static LyPlan plan_completed_latest = {
 	"SELECT max(completed_at) FROM loyalty.order_state WHERE member_id = $1 AND state = 'completed'",
@@ -176,16 +177,22 @@ ly_tier_reevaluate(int64 member_id, int64 program_id, TimestampTz at,
 	int64		lifetime;
 	const LySettings *settings = ly_settings(program_id);
 	bool		spend_basis = strcmp(settings->tier_basis, "rolling_12m_spend") == 0;
+	LyMember	member;
+	LyMemberRowFacts row;
 
 	if (!review && !settings->has_tiers)
 		return false;			/* no tier to reach: no query at all */
-	values[0] = Int64GetDatum(member_id);
-	values[1] = Int32GetDatum(settings->retain_months);
-	if (ly_exec(&plan_member_tier, values, NULL, 1) != 1)
+	/*
+	 * The member's tier, when a downgrade may happen, and its lifetime earned
+	 * points: every qualifying total (any points basis, any window) is a part
+	 * of them, so below the next threshold no upgrade is possible.
+	 */
+	if (!ly_member_read(member_id, &member, &row))
 		return false;
-	current_code = ly_col_text(0, 1);
-	retained = !ly_col_is_null(0, 3) && at < ly_col_timestamptz(0, 3, DT_NOEND);
-	lifetime = ly_col_int64(0, 4, 0);
+	current_code = row.tier;
+	retained = row.has_since && at < months_after(row.tier_since, settings->retain_months);
+	lifetime = member.lifetime_earned;
+	values[0] = Int64GetDatum(member_id);
 	defs = ly_definitions(program_id);	/* may run queries: columns are read */
 	if (!review)
 	{

@@ -27,6 +27,7 @@
 #include "wallets.h"
 #include "ledger.h"
 #include "definitions.h"
+#include "direct.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -1246,28 +1247,20 @@ static AttrNumber part_attnums[PART_DIRECT_NCOLS];
 static bool
 wallet_read_direct(int64 wallet_id, LyWallet *w)
 {
-	Oid			relid = ly_relid("wallet");
-	Relation	rel = table_open(relid, AccessShareLock);
-	Relation	idx = index_open(ly_relid("wallet_pkey"), AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyData key;
+	LyTable		t;
+	Datum		key = Int64GetDatum(wallet_id);
 	bool		found;
 
-	if (direct_wallet_relid != relid)
-	{
-		ly_attnums(relid, wallet_direct_columns, WALLET_DIRECT_NCOLS, wallet_attnums);
-		direct_wallet_relid = relid;
-	}
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(wallet_id));
-	found = ly_fetch_by_key(rel, idx, snapshot, &key, 1, slot);
+	ly_table_open(&t, "wallet", AccessShareLock);
+	ly_table_columns(&t, wallet_direct_columns, WALLET_DIRECT_NCOLS, wallet_attnums, &direct_wallet_relid);
+	found = ly_table_fetch(&t, "wallet_pkey", 1, &key);
 	if (found)
 	{
 		Datum		d[WALLET_DIRECT_NCOLS];
 		bool		isnull[WALLET_DIRECT_NCOLS];
 
 		for (int i = 0; i < (int) WALLET_DIRECT_NCOLS; i++)
-			d[i] = slot_getattr(slot, wallet_attnums[i], &isnull[i]);
+			d[i] = ly_table_get(&t, wallet_attnums[i], &isnull[i]);
 		memset(w, 0, sizeof(*w));
 		w->wallet_id = wallet_id;
 		w->program_id = DatumGetInt64(d[0]);
@@ -1281,10 +1274,7 @@ wallet_read_direct(int64 wallet_id, LyWallet *w)
 		w->daily_debit_limit = isnull[8] ? 0 : DatumGetInt64(d[8]);
 		w->frozen = DatumGetBool(d[9]);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(idx, NoLock);
-	table_close(rel, NoLock);
+	ly_table_close(&t);
 	return found;
 }
 
@@ -1300,34 +1290,24 @@ wallet_read_direct(int64 wallet_id, LyWallet *w)
 static bool
 part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
 {
-	Oid			relid = ly_relid("wallet_part");
-	Relation	rel = table_open(relid, RowExclusiveLock);
-	Relation	idx = index_open(ly_relid("wallet_part_pkey"), RowExclusiveLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyData keys[2];
+	LyTable		t;
+	Datum		keys[2] = {Int64GetDatum(w->wallet_id), Int32GetDatum(part)};
 	bool		found;
 	bool		done = false;
 
-	if (direct_part_relid != relid)
-	{
-		ly_attnums(relid, part_direct_columns, PART_DIRECT_NCOLS, part_attnums);
-		direct_part_relid = relid;
-	}
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(w->wallet_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(part));
-	found = ly_fetch_by_key(rel, idx, snapshot, keys, 2, slot) &&
-		ly_lock_latest(rel, slot, snapshot, LockTupleNoKeyExclusive);
-	index_close(idx, NoLock);
+	ly_table_open(&t, "wallet_part", RowExclusiveLock);
+	ly_table_columns(&t, part_direct_columns, PART_DIRECT_NCOLS, part_attnums, &direct_part_relid);
+	found = ly_table_fetch(&t, "wallet_part_pkey", 2, keys) &&
+		ly_table_lock(&t, LockTupleNoKeyExclusive);
 	if (found)
 	{
 		bool		isnull;
-		int64		posted = DatumGetInt64(slot_getattr(slot, part_attnums[0], &isnull));
-		int64		pending_debits = DatumGetInt64(slot_getattr(slot, part_attnums[1], &isnull));
-		int64		pending_credits = DatumGetInt64(slot_getattr(slot, part_attnums[2], &isnull));
+		int64		posted = DatumGetInt64(ly_table_get(&t, part_attnums[0], &isnull));
+		int64		pending_debits = DatumGetInt64(ly_table_get(&t, part_attnums[1], &isnull));
+		int64		pending_credits = DatumGetInt64(ly_table_get(&t, part_attnums[2], &isnull));
 		int64		new_posted;
 
-		*debt = DatumGetInt64(slot_getattr(slot, part_attnums[3], &isnull));
+		*debt = DatumGetInt64(ly_table_get(&t, part_attnums[3], &isnull));
 		if (delta >= 0)
 		{
 			/* a credit: posted and what is on its way in must stay in range */
@@ -1343,12 +1323,10 @@ part_update_direct(const LyWallet *w, int32 part, int64 delta, int64 *debt)
 		{
 			Datum		value = Int64GetDatum(new_posted);
 
-			ly_update_row(rel, slot, 1, &part_attnums[0], &value);
+			ly_table_update(&t, 1, &part_attnums[0], &value, NULL);
 		}
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, NoLock);
+	ly_table_close(&t);
 	if (!found)
 		part_missing(w, part);
 	return done;

@@ -1,0 +1,328 @@
+/*
+ * direct.c: direct table access to the extension's own tables (see
+ * direct.h): rows found through an index, locked to their latest version,
+ * inserted and updated with the executor's index upkeep instead of an SQL
+ * statement's parse-plan-execute round.
+ *
+ * What a statement would do besides, and what direct access does not:
+ * fire triggers, check CHECK and foreign-key constraints, apply rules and
+ * row security, compute generated columns.  The tables written here have
+ * none of those (the referenced side of a foreign key excepted: keys are
+ * never updated here), and a write to a table that gained one is refused
+ * rather than done without it.  Defaults are the caller's to give; a NULL
+ * in a NOT NULL column is refused.
+ */
+#include "direct.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* Refuse to write a table that has what direct access would skip. */
+static void
+direct_write_allowed(Relation rel)
+{
+	TriggerDesc *triggers = rel->trigdesc;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	const char *what = NULL;
+
+	for (int i = 0; triggers && i < triggers->numtriggers && what == NULL; i++)
+		if (RI_FKey_trigger_type(triggers->triggers[i].tgfoid) != RI_TRIGGER_PK)
+			what = "a trigger or a foreign key";
+	if (constr && constr->num_check > 0)
+		what = "a CHECK constraint";
+	else if (constr && constr->has_generated_stored)
+		what = "a generated column";
+	else if (rel->rd_rules)
+		what = "a rule";
+	else if (rel->rd_rel->relrowsecurity)
+		what = "row level security";
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table loyalty.%s has %s, which loyalty's direct writes cannot honour",
+						RelationGetRelationName(rel), what),
+				 errdetail("The extension writes its ledger and order tables without SQL statements."),
+				 errhint("Remove what was added to the extension's table; see docs/operations.md.")));
+}
+
+void
+ly_table_open(LyTable *t, const char *name, LOCKMODE mode)
+{
+	memset(t, 0, sizeof(*t));
+	CommandCounterIncrement();	/* see this transaction's own latest writes */
+	t->rel = table_open(ly_relid(name), mode);
+	if (mode >= RowExclusiveLock)
+		direct_write_allowed(t->rel);
+	t->found = table_slot_create(t->rel, NULL);
+	t->current = t->found;
+	t->snapshot = RegisterSnapshot(GetLatestSnapshot());
+}
+
+void
+ly_table_close(LyTable *t)
+{
+	if (t->rri)
+		ExecCloseIndices(t->rri);
+	if (t->estate)
+		FreeExecutorState(t->estate);
+	ExecDropSingleTupleTableSlot(t->found);
+	if (t->written)
+		ExecDropSingleTupleTableSlot(t->written);
+	UnregisterSnapshot(t->snapshot);
+	table_close(t->rel, NoLock);	/* locks are held to the end of the transaction */
+	if (t->wrote)
+		CommandCounterIncrement();	/* visible to what follows */
+}
+
+/* The attribute numbers of columns `names`, resolved again only when the table is new. */
+void
+ly_table_columns(LyTable *t, const char *const *names, int n, AttrNumber *attnums,
+				 Oid *cached_relid)
+{
+	Oid			relid = RelationGetRelid(t->rel);
+
+	if (*cached_relid == relid)
+		return;
+	ly_attnums(relid, names, n, attnums);
+	*cached_relid = relid;
+}
+
+void
+ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out)
+{
+	for (int i = 0; i < n; i++)
+		if ((out[i] = get_attnum(relid, names[i])) == InvalidAttrNumber)
+			elog(ERROR, "column loyalty.%s.%s does not exist", get_rel_name(relid), names[i]);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------- */
+
+/*
+ * Equality scan keys on the first `nkeys` columns of `index`, with the
+ * index's own operators and collations (a text key compares as the index
+ * orders it).
+ */
+static void
+equality_keys(Relation index, int nkeys, const Datum *keys, ScanKey out)
+{
+	for (int i = 0; i < nkeys; i++)
+	{
+		Oid			type = index->rd_opcintype[i];
+		Oid			op = get_opfamily_member(index->rd_opfamily[i], type, type, BTEqualStrategyNumber);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "index %s has no equality operator for column %d",
+				 RelationGetRelationName(index), i + 1);
+		ScanKeyEntryInitialize(&out[i], 0, i + 1, BTEqualStrategyNumber, type,
+							   index->rd_indcollation[i], get_opcode(op), keys[i]);
+	}
+}
+
+void
+ly_table_scan_begin(LyTableScan *s, LyTable *t, const char *index, int nkeys, const Datum *keys)
+{
+	ScanKeyData sk[INDEX_MAX_KEYS];
+
+	Assert(nkeys <= INDEX_MAX_KEYS);
+	s->table = t;
+	s->index = index_open(ly_relid(index), AccessShareLock);
+	equality_keys(s->index, nkeys, keys, sk);
+	s->scan = index_beginscan(t->rel, s->index, t->snapshot, nkeys, 0);
+	index_rescan(s->scan, sk, nkeys, NULL, 0);
+}
+
+/* The next row of the scan, in the table's current row; false at the end. */
+bool
+ly_table_scan_next(LyTableScan *s)
+{
+	s->table->current = s->table->found;
+	return index_getnext_slot(s->scan, ForwardScanDirection, s->table->found);
+}
+
+void
+ly_table_scan_end(LyTableScan *s)
+{
+	index_endscan(s->scan);
+	index_close(s->index, NoLock);
+}
+
+/* The row with key `keys` in unique index `index`, as the current row; false if none. */
+bool
+ly_table_fetch(LyTable *t, const char *index, int nkeys, const Datum *keys)
+{
+	LyTableScan s;
+	bool		found;
+
+	ly_table_scan_begin(&s, t, index, nkeys, keys);
+	found = ly_table_scan_next(&s);
+	ly_table_scan_end(&s);
+	return found;
+}
+
+/*
+ * Lock the row just found, waiting for a writer and following it to its
+ * latest version (then the current row); false if it was deleted meanwhile.
+ */
+bool
+ly_table_lock(LyTable *t, LockTupleMode mode)
+{
+	TM_FailureData tmfd;
+	TM_Result	result = table_tuple_lock(t->rel, &t->found->tts_tid, t->snapshot, t->found,
+										  GetCurrentCommandId(false), mode, LockWaitBlock,
+										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+
+	t->current = t->found;
+	switch (result)
+	{
+		case TM_Ok:
+		case TM_SelfModified:	/* written by this transaction: ours already */
+			return true;
+		case TM_Deleted:
+			return false;
+		default:
+			elog(ERROR, "unexpected result %d locking a row of loyalty.%s",
+				 (int) result, RelationGetRelationName(t->rel));
+	}
+	return false;				/* keep the compiler quiet */
+}
+
+Datum
+ly_table_get(LyTable *t, AttrNumber attnum, bool *isnull)
+{
+	return slot_getattr(t->current, attnum, isnull);
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ * ------------------------------------------------------------------- */
+
+/* Keep `tuple` (just written) as the current row. */
+static void
+keep_written(LyTable *t, HeapTuple tuple)
+{
+	if (t->written == NULL)
+		t->written = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, t->written, true);
+	t->current = t->written;
+	t->wrote = true;
+}
+
+/*
+ * Index entries for the current row, just written: every index whose
+ * predicate it satisfies (only the summarizing ones after a HOT update that
+ * needs them), unique ones checked as an INSERT checks them.
+ */
+static void
+index_upkeep(LyTable *t, bool only_summarizing)
+{
+	if (t->estate == NULL)
+	{
+		MemoryContext old;
+
+		t->estate = CreateExecutorState();
+		old = MemoryContextSwitchTo(t->estate->es_query_cxt);
+		t->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(t->rri, t->rel, 0, NULL, 0);
+		ExecOpenIndices(t->rri, false);
+		MemoryContextSwitchTo(old);
+	}
+	if (t->rri->ri_NumIndices > 0)
+		(void) ExecInsertIndexTuples(t->rri, t->current, t->estate, false, false, NULL, NIL
+#if PG_VERSION_NUM >= 160000
+									 ,only_summarizing
+#endif
+			);
+	ResetPerTupleExprContext(t->estate);
+}
+
+/*
+ * Insert a row of columns `attnums` = `values` (`isnull`: NULL if given),
+ * every other column NULL; the new current row.
+ */
+void
+ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
+				const bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	Datum	   *all = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	HeapTuple	tuple;
+
+	memset(nulls, true, sizeof(bool) * desc->natts);
+	for (int i = 0; i < n; i++)
+	{
+		all[attnums[i] - 1] = values[i];
+		nulls[attnums[i] - 1] = isnull ? isnull[i] : false;
+	}
+	for (int i = 0; i < desc->natts; i++)
+		if (nulls[i] && TupleDescAttr(desc, i)->attnotnull)
+			elog(ERROR, "direct insert into loyalty.%s leaves NOT NULL column %s NULL",
+				 RelationGetRelationName(t->rel), NameStr(TupleDescAttr(desc, i)->attname));
+	tuple = heap_form_tuple(desc, all, nulls);
+	simple_heap_insert(t->rel, tuple);
+	keep_written(t, tuple);
+	index_upkeep(t, false);
+	pfree(all);
+	pfree(nulls);
+}
+
+/*
+ * Replace columns `attnums` of the current row (locked or written by this
+ * transaction; never a key column) with `values` (`isnull`: NULL if
+ * given).  The new version becomes the current row.
+ */
+void
+ly_table_update(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
+				const bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	Datum	   *all = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	bool		should_free;
+	HeapTuple	old = ExecFetchSlotHeapTuple(t->current, false, &should_free);
+	HeapTuple	updated;
+	ItemPointerData tid = old->t_self;
+	bool		indexes;
+	bool		only_summarizing = false;
+
+	for (int i = 0; i < n; i++)
+	{
+		all[attnums[i] - 1] = values[i];
+		nulls[attnums[i] - 1] = isnull ? isnull[i] : false;
+		replace[attnums[i] - 1] = true;
+	}
+	updated = heap_modify_tuple(old, desc, all, nulls, replace);
+	if (should_free)
+		heap_freetuple(old);
+#if PG_VERSION_NUM >= 160000
+	{
+		TU_UpdateIndexes which;
+
+		simple_heap_update(t->rel, &tid, updated, &which);
+		indexes = which != TU_None;
+		only_summarizing = which == TU_Summarizing;
+	}
+#else
+	simple_heap_update(t->rel, &tid, updated);
+	indexes = !HeapTupleIsHeapOnly(updated);
+#endif
+	keep_written(t, updated);
+	if (indexes)
+		index_upkeep(t, only_summarizing);
+	pfree(all);
+	pfree(nulls);
+	pfree(replace);
+}
