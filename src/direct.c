@@ -23,6 +23,9 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -169,6 +172,82 @@ ly_table_fetch(LyTable *t, const char *index, int nkeys, const Datum *keys)
 	found = ly_table_scan_next(&s);
 	ly_table_scan_end(&s);
 	return found;
+}
+
+/* The row version at `tid`, if the snapshot sees it, as the current row. */
+bool
+ly_table_fetch_tid(LyTable *t, ItemPointer tid)
+{
+	t->current = t->found;
+	return table_tuple_fetch_row_version(t->rel, tid, t->snapshot, t->found);
+}
+
+/* Where the current row is (to fetch it again with ly_table_fetch_tid). */
+ItemPointerData
+ly_table_tid(LyTable *t)
+{
+	return t->current->tts_tid;
+}
+
+/* This backend's local id of its current transaction. */
+static inline LocalTransactionId
+my_lxid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
+#endif
+}
+
+/*
+ * The row with key `keys`, found first where `hint` says it was last seen
+ * in this transaction: the row version there, if the snapshot sees it and
+ * its columns `key_attnums` hold `keys` (same image), is the row, since
+ * only one version of a row is visible; else through unique index `index`.
+ * The hint then remembers where the row is.
+ */
+bool
+ly_table_fetch_hinted(LyTable *t, const char *index, int nkeys, const Datum *keys,
+					  const AttrNumber *key_attnums, LyRowHint *hint)
+{
+	/*
+	 * The page is still there unless the hint was taken in a subtransaction
+	 * that rolled back (releasing its table lock) and VACUUM truncated the
+	 * table since: checked, as reading past the end would be an error.
+	 */
+	if (hint->lxid == my_lxid() && ItemPointerIsValid(&hint->tid) &&
+		hint->relid == RelationGetRelid(t->rel) &&
+		ItemPointerGetBlockNumber(&hint->tid) < RelationGetNumberOfBlocks(t->rel) &&
+		ly_table_fetch_tid(t, &hint->tid))
+	{
+		TupleDesc	desc = RelationGetDescr(t->rel);
+		bool		same = true;
+
+		for (int i = 0; i < nkeys && same; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, key_attnums[i] - 1);
+			bool		isnull;
+			Datum		d = ly_table_get(t, key_attnums[i], &isnull);
+
+			same = !isnull && datum_image_eq(d, keys[i], att->attbyval, att->attlen);
+		}
+		if (same)
+			return true;
+	}
+	if (!ly_table_fetch(t, index, nkeys, keys))
+		return false;
+	ly_table_hint(t, hint);
+	return true;
+}
+
+/* Remember in `hint` where the current row is (found or just written). */
+void
+ly_table_hint(LyTable *t, LyRowHint *hint)
+{
+	hint->lxid = my_lxid();
+	hint->relid = RelationGetRelid(t->rel);
+	hint->tid = t->current->tts_tid;
 }
 
 /*

@@ -33,12 +33,28 @@ typedef struct LyTable
 	bool		wrote;
 } LyTable;
 
+/*
+ * Where a row was last seen in this transaction: fetching it there again
+ * costs one page instead of an index descent (ly_table_fetch_hinted).
+ */
+typedef struct LyRowHint
+{
+	LocalTransactionId lxid;	/* valid in this transaction only */
+	Oid			relid;
+	ItemPointerData tid;
+} LyRowHint;
+
 extern void ly_table_open(LyTable *t, const char *name, LOCKMODE mode);
 extern void ly_table_close(LyTable *t);
 extern void ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out);
 extern void ly_table_columns(LyTable *t, const char *const *names, int n, AttrNumber *attnums,
 							 Oid *cached_relid);
 extern bool ly_table_fetch(LyTable *t, const char *index, int nkeys, const Datum *keys);
+extern bool ly_table_fetch_tid(LyTable *t, ItemPointer tid);
+extern ItemPointerData ly_table_tid(LyTable *t);
+extern bool ly_table_fetch_hinted(LyTable *t, const char *index, int nkeys, const Datum *keys,
+								  const AttrNumber *key_attnums, LyRowHint *hint);
+extern void ly_table_hint(LyTable *t, LyRowHint *hint);
 extern bool ly_table_lock(LyTable *t, LockTupleMode mode);
 extern Datum ly_table_get(LyTable *t, AttrNumber attnum, bool *isnull);
 extern void ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,

@@ -78,6 +78,12 @@ static AttrNumber member_attnums[MEMBER_LOCK_NCOLS];
 
 static bool member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts);
 
+/* Where the member row last read or written is, and its key column. */
+static LyRowHint member_hint;
+static const char *const member_key_column[] = {"member_id"};
+static Oid	member_key_relid = InvalidOid;
+static AttrNumber member_key_attnum;
+
 /*
  * Lock the member row and fill m (and *facts, if given: what pricing reads
  * besides); false if there is no such member.
@@ -107,8 +113,11 @@ member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts)
 
 	ly_table_open(&t, "member", lock ? RowShareLock : AccessShareLock);
 	ly_table_columns(&t, member_lock_columns, MEMBER_LOCK_NCOLS, member_attnums, &member_attnums_relid);
-	found = ly_table_fetch(&t, "member_pkey", 1, &key) &&
+	ly_table_columns(&t, member_key_column, 1, &member_key_attnum, &member_key_relid);
+	found = ly_table_fetch_hinted(&t, "member_pkey", 1, &key, &member_key_attnum, &member_hint) &&
 		(!lock || ly_table_lock(&t, LockTupleExclusive));
+	if (found)
+		ly_table_hint(&t, &member_hint);
 	if (found)
 		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
 			d[i] = ly_table_get(&t, member_attnums[i], &isnull[i]);
@@ -185,7 +194,8 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 	ly_table_open(&t, "member", RowExclusiveLock);
 	ly_table_columns(&t, member_write_columns, MEMBER_WRITE_NCOLS, member_write_attnums,
 					 &member_write_relid);
-	found = ly_table_fetch(&t, "member_pkey", 1, &key);
+	ly_table_columns(&t, member_key_column, 1, &member_key_attnum, &member_key_relid);
+	found = ly_table_fetch_hinted(&t, "member_pkey", 1, &key, &member_key_attnum, &member_hint);
 	if (found)
 	{
 		bool		isnull;
@@ -227,6 +237,7 @@ member_write_direct(int64 member_id, const MemberRowWrite *w)
 			values[n++] = TimestampTzGetDatum(until);
 		}
 		ly_table_update(&t, n, attnums, values, NULL);
+		ly_table_hint(&t, &member_hint);
 	}
 	ly_table_close(&t);
 	if (!found)

@@ -18,6 +18,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -59,31 +62,110 @@ ly_owner(void)
 	return owner;
 }
 
+/*
+ * OIDs of the extension's relations by name, kept until the next relcache
+ * invalidation of any relation (a table dropped, renamed or created again
+ * by a new CREATE EXTENSION sends one).
+ */
+typedef struct RelidEntry
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	Oid			relid;
+} RelidEntry;
+
+static HTAB *relid_cache = NULL;
+static bool relid_callback_registered = false;
+
+static void
+relid_cache_flush(Datum arg, Oid relid)
+{
+	if (relid_cache != NULL)
+	{
+		hash_destroy(relid_cache);
+		relid_cache = NULL;
+	}
+}
+
 /* OID of a relation of the extension's schema. */
 Oid
 ly_relid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, ly_namespace());
+	RelidEntry *entry;
+	Oid			relid;
 
+	if (relid_cache != NULL &&
+		(entry = hash_search(relid_cache, relname, HASH_FIND, NULL)) != NULL)
+		return entry->relid;
+	/* the lookup may process invalidations: the cache is (re)made after it */
+	relid = get_relname_relid(relname, ly_namespace());
 	if (!OidIsValid(relid))
 		elog(ERROR, "relation loyalty.%s does not exist", relname);
+	if (strlen(relname) >= NAMEDATALEN)
+		return relid;
+	if (!relid_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(relid_cache_flush, (Datum) 0);
+		relid_callback_registered = true;
+	}
+	if (relid_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RelidEntry);
+		ctl.hcxt = CacheMemoryContext;
+		relid_cache = hash_create("loyalty relation OIDs", 64, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	entry = hash_search(relid_cache, relname, HASH_ENTER, NULL);
+	entry->relid = relid;
 	return relid;
 }
 
 /* Statements run read-only (on the caller's snapshot) in ly_enter_read(). */
 static bool spi_read_only = false;
 
-/* Enter the privileged section: see loyalty.h. */
-void
-ly_enter(LyCall *call)
+/*
+ * The privileged calls in progress, innermost last: plain entries rather
+ * than pointers to the callers' frames, so that a subtransaction's abort
+ * can cut the stack back to the calls that survive it (those entered at a
+ * lower transaction nesting level), and the transaction's end empty it.
+ * An entry records the GUC nesting level of its pinned settings, 0 until
+ * its first statement pins them.
+ */
+typedef struct CallFrame
 {
-	call->saved_read_only = spi_read_only;
-	spi_read_only = false;
-	call->caller = GetUserId();
-	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
-	SetUserIdAndSecContext(ly_owner(),
-						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	call->guc_nest_level = NewGUCNestLevel();
+	int			xact_level;
+	int			guc_nest_level;
+} CallFrame;
+
+#define MAX_CALL_DEPTH 64
+static CallFrame call_stack[MAX_CALL_DEPTH];
+static int	call_depth = 0;
+
+static void
+calls_at_xact_end(XactEvent event, void *arg)
+{
+	call_depth = 0;
+}
+
+static void
+calls_at_subxact_end(SubXactEvent event, SubTransactionId subid, SubTransactionId parent, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (call_depth > 0 && call_stack[call_depth - 1].xact_level >= level)
+		call_depth--;
+}
+
+/* Pin the settings every statement runs with (see ly_enter). */
+static int
+pin_statement_settings(void)
+{
+	int			level = NewGUCNestLevel();
+
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
@@ -96,6 +178,35 @@ ly_enter(LyCall *call)
 	(void) set_config_option("enable_seqscan", "off",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	return level;
+}
+
+/* Enter the privileged section: see loyalty.h. */
+void
+ly_enter(LyCall *call)
+{
+	static bool callbacks_registered = false;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(calls_at_xact_end, NULL);
+		RegisterSubXactCallback(calls_at_subxact_end, NULL);
+		callbacks_registered = true;
+	}
+	if (call_depth >= MAX_CALL_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+				 errmsg("loyalty calls are nested more than %d deep", MAX_CALL_DEPTH)));
+	call->saved_read_only = spi_read_only;
+	spi_read_only = false;
+	call->caller = GetUserId();
+	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
+	SetUserIdAndSecContext(ly_owner(),
+						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	call->depth = call_depth;
+	call_stack[call_depth].xact_level = GetCurrentTransactionNestLevel();
+	call_stack[call_depth].guc_nest_level = 0;
+	call_depth++;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
@@ -112,9 +223,13 @@ ly_enter_read(LyCall *call)
 void
 ly_leave(LyCall *call)
 {
+	int			guc_nest_level = call_stack[call->depth].guc_nest_level;
+
 	spi_read_only = call->saved_read_only;
 	SPI_finish();
-	AtEOXact_GUC(true, call->guc_nest_level);
+	if (guc_nest_level != 0)
+		AtEOXact_GUC(true, guc_nest_level);
+	call_depth = call->depth;
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
 }
 
@@ -153,6 +268,8 @@ ly_exec(LyPlan *plan, Datum *values, const char *nulls, long limit)
 {
 	int			rc;
 
+	if (call_depth > 0 && call_stack[call_depth - 1].guc_nest_level == 0)
+		call_stack[call_depth - 1].guc_nest_level = pin_statement_settings();
 	if (plan->plan == NULL)
 	{
 		SPIPlanPtr	prepared = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,

@@ -55,8 +55,10 @@
  *
  * API functions are SECURITY INVOKER, so GetUserId() at entry is the caller
  * (recorded for audit and access checks).  Between ly_enter() and ly_leave()
- * the code runs as the extension's owner with search_path pinned to
- * "pg_catalog, pg_temp" and an SPI connection open, as pg_cron does.  On
+ * the code runs as the extension's owner with an SPI connection open, and
+ * its statements (ly_exec) run with search_path pinned to "pg_catalog,
+ * pg_temp", as pg_cron does; the pin is set by a call's first statement, so
+ * a call that runs none (direct table access only) does not pay for it.  On
  * error, transaction abort restores the user and the GUCs.  ly_enter_read()
  * is for STABLE readers: their statements all see the caller's snapshot.
  */
@@ -65,7 +67,7 @@ typedef struct LyCall
 	Oid			caller;
 	Oid			saved_userid;
 	int			saved_sec_context;
-	int			guc_nest_level;
+	int			depth;			/* its place in loyalty.c's stack of calls */
 	bool		saved_read_only;
 } LyCall;
 

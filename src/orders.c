@@ -349,9 +349,10 @@ application_member_id(const char *key)
 	return (int64) id;
 }
 
-static const char *const customer_key_columns[] = {"member_id"};
+static const char *const customer_key_columns[] = {"external_id", "program_id", "member_id"};
 static Oid	customer_key_relid = InvalidOid;
-static AttrNumber customer_key_attnums[1];
+static AttrNumber customer_key_attnums[3];
+static LyRowHint customer_key_hint;	/* the customer key row last read */
 
 /* The member id of customer `key` without locking anything; 0 if unknown. */
 static int64
@@ -364,12 +365,13 @@ member_id_of(Tracked *t, const char *key)
 	if (t->application_ids)
 		return application_member_id(key);
 	ly_table_open(&table, "customer_key", AccessShareLock);
-	ly_table_columns(&table, customer_key_columns, 1, customer_key_attnums, &customer_key_relid);
-	if (ly_table_fetch(&table, "customer_key_pkey", 2, keys))
+	ly_table_columns(&table, customer_key_columns, 3, customer_key_attnums, &customer_key_relid);
+	if (ly_table_fetch_hinted(&table, "customer_key_pkey", 2, keys, customer_key_attnums,
+							  &customer_key_hint))
 	{
 		bool		isnull;
 
-		member_id = DatumGetInt64(ly_table_get(&table, customer_key_attnums[0], &isnull));
+		member_id = DatumGetInt64(ly_table_get(&table, customer_key_attnums[2], &isnull));
 	}
 	ly_table_close(&table);
 	return member_id;
@@ -427,6 +429,7 @@ resolve_member(Tracked *t, const char *key, bool enroll, Oid caller, TimestampTz
 typedef struct Order
 {
 	bool		exists;
+	ItemPointerData tid;		/* where its order_state row is, if it exists */
 	int64		member_id;
 	int64		tracked_id;
 	char	   *order_id;
@@ -468,16 +471,11 @@ static const char *const order_columns[OC_COUNT] = {
 static Oid	order_relid = InvalidOid;
 static AttrNumber order_attnums[OC_COUNT];
 
-/* Open order_state and find order `o` in it (its key set); true if found. */
-static bool
-order_find(LyTable *table, const Order *o, LOCKMODE mode)
+static void
+order_table_open(LyTable *table, LOCKMODE mode)
 {
-	Datum		keys[3] = {Int64GetDatum(o->member_id), Int64GetDatum(o->tracked_id),
-	CStringGetTextDatum(o->order_id)};
-
 	ly_table_open(table, "order_state", mode);
 	ly_table_columns(table, order_columns, OC_COUNT, order_attnums, &order_relid);
-	return ly_table_fetch(table, "order_state_pkey", 3, keys);
 }
 
 static Datum
@@ -519,6 +517,8 @@ static void
 order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 {
 	LyTable		table;
+	Datum		keys[3] = {Int64GetDatum(member_id), Int64GetDatum(tracked_id),
+	CStringGetTextDatum(order_id)};
 	bool		isnull;
 
 	memset(o, 0, sizeof(*o));
@@ -526,9 +526,11 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->tracked_id = tracked_id;
 	o->order_id = pstrdup(order_id);
 	o->generation = 1;
-	if (order_find(&table, o, AccessShareLock))
+	order_table_open(&table, AccessShareLock);
+	if (ly_table_fetch(&table, "order_state_pkey", 3, keys))
 	{
 		o->exists = true;
+		o->tid = ly_table_tid(&table);
 		o->state = state_from_name(order_get_text(&table, OC_STATE));
 		o->generation = DatumGetInt32(order_get(&table, OC_GENERATION, &isnull));
 		o->amount = order_get_int64(&table, OC_AMOUNT);
@@ -548,7 +550,11 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	ly_table_close(&table);
 }
 
-/* Write the order's state: a new row, or the changed columns of its row. */
+/*
+ * Write the order's state: a new row (the primary key refuses a second
+ * one), or the changed columns of the row order_load found, which is still
+ * its latest version: the member's lock keeps other writers away.
+ */
 static void
 order_save(Order *o, TimestampTz at)
 {
@@ -557,9 +563,9 @@ order_save(Order *o, TimestampTz at)
 	bool		isnull[OC_COUNT];
 	AttrNumber	attnums[OC_COUNT];
 	int			n = 0;
-	bool		found = order_find(&table, o, RowExclusiveLock);
 
-	if (found != o->exists)
+	order_table_open(&table, RowExclusiveLock);
+	if (o->exists && !ly_table_fetch_tid(&table, &o->tid))
 		elog(ERROR, "order \"%s\" of member " INT64_FORMAT " changed under its member's lock",
 			 o->order_id, o->member_id);
 	memset(isnull, false, sizeof(isnull));
@@ -594,6 +600,7 @@ order_save(Order *o, TimestampTz at)
 		ly_table_update(&table, n, attnums, values, isnull);
 	else
 		ly_table_insert(&table, n, attnums, values, isnull);
+	o->tid = ly_table_tid(&table);
 	ly_table_close(&table);
 	o->exists = true;
 }
