@@ -1,9 +1,13 @@
 -- direct_access: the rows loyalty writes by direct table access instead of
--- UPDATE statements (wallet balance rows in transfer(), member rows inside
--- the cached window of earn and spend) keep every index of their table
--- exact.  Thousands of updates of the same few rows in one transaction fill
--- their pages, so that many updates cannot be HOT and need index entries;
--- amcheck then verifies each index against the table (heapallindexed).
+-- statements (wallet balance rows in transfer(); member rows, entries and
+-- lots of earns, single-lot spends and releases inside the cached window;
+-- the order trigger's order_state) keep every index of their table exact,
+-- partial indexes included (a lot spent to 0 leaves points_lot_open).
+-- Thousands of updates of the same few rows in one transaction fill their
+-- pages, so that many updates cannot be HOT and need index entries; amcheck
+-- then verifies each index against the table (heapallindexed).  A table of
+-- the extension that gained a trigger or a CHECK constraint is not written
+-- behind its back: the write is refused.
 CREATE EXTENSION IF NOT EXISTS amcheck;
 SELECT loyalty.create_program('dax', 'Direct access', 'CNY') > 0 AS created;
 SELECT count(loyalty.enroll('dax', 'm' || g, '2026-01-01')) AS members FROM generate_series(1, 3) g;
@@ -43,13 +47,54 @@ $$;
 SELECT loyalty.points(loyalty.member('dax', 'm1'), '2026-01-04') AS points,
        (SELECT booked FROM loyalty.member WHERE member_id = loyalty.member('dax', 'm1')) AS booked;
 
+-- lots spent to 0 are out of the partial index of open lots; the others in it
+SELECT count(*) FILTER (WHERE remaining = 0) AS spent_lots, count(*) FILTER (WHERE remaining > 0) AS open_lots
+FROM loyalty.points_lot WHERE member_id = loyalty.member('dax', 'm1');
+
+-- 500 orders of the three members paid, then completed (pending earn, then
+-- release), one transaction each statement
+CREATE TABLE dax_orders (id bigint PRIMARY KEY, customer text, total bigint, status text);
+SELECT loyalty.track_orders('dax_orders', 'dax', 'customer', 'total', 'status', 'id') > 0 AS tracked;
+INSERT INTO dax_orders SELECT g, 'm' || (1 + g % 3), 1000 + g, 'paid' FROM generate_series(1, 500) g;
+UPDATE dax_orders SET status = 'completed';
+SELECT count(*) AS orders, count(*) FILTER (WHERE state = 'completed') AS completed
+FROM loyalty.order_state o JOIN loyalty.program p USING (program_id) WHERE p.code = 'dax';
+
 -- every index of the tables written directly holds exactly the rows of its table
 SELECT c.relname AS index, bt_index_check(c.oid, true) IS NOT NULL AS checked
 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid IN ('loyalty.wallet_part'::regclass, 'loyalty.member'::regclass,
-                     'loyalty.wallet_entry'::regclass, 'loyalty.wallet_transfer'::regclass)
+                     'loyalty.wallet_entry'::regclass, 'loyalty.wallet_transfer'::regclass,
+                     'loyalty.points_entry'::regclass, 'loyalty.points_lot'::regclass,
+                     'loyalty.order_state'::regclass)
 ORDER BY 1;
 -- and the ledgers agree with the balances
 SELECT check_name, ok FROM loyalty.verify('dax') WHERE NOT ok OR check_name LIKE 'wallets: booked%'
    OR check_name LIKE 'points: booked balance equals the sum%';
+
+-- a trigger added to a ledger table: the earn is refused (55000), nothing written
+CREATE FUNCTION dax_try_earn() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM loyalty.earn(loyalty.member('dax', 'm2'), 10, 'shop', 'dax-refused', at => '2026-01-03');
+    RETURN 'earned';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || SQLERRM;
+END
+$$;
+CREATE FUNCTION dax_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER dax_audit AFTER INSERT ON loyalty.points_entry FOR EACH ROW EXECUTE FUNCTION dax_audit();
+SELECT dax_try_earn() AS with_trigger;
+DROP TRIGGER dax_audit ON loyalty.points_entry;
+-- a CHECK constraint added to the lots: refused likewise
+ALTER TABLE loyalty.points_lot ADD CONSTRAINT dax_small CHECK (points < 1000000);
+SELECT dax_try_earn() AS with_check;
+ALTER TABLE loyalty.points_lot DROP CONSTRAINT dax_small;
+SELECT count(*) AS refused_entries FROM loyalty.points_entry WHERE ref = 'dax-refused';
+-- without them, the same earn goes through
+SELECT dax_try_earn() AS without;
+
+SELECT loyalty.untrack_orders('dax_orders');
+DROP TABLE dax_orders;
+DROP FUNCTION dax_audit();
+DROP FUNCTION dax_try_earn();
 DROP EXTENSION amcheck;
