@@ -23,7 +23,10 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "tcop/utility.h"
+#include "utils/resowner.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -58,12 +61,200 @@ direct_write_allowed(Relation rel)
 				 errhint("Remove what was added to the extension's table; see docs/operations.md.")));
 }
 
+/* ---------------------------------------------------------------------
+ * Tables kept open
+ *
+ * A table opened here stays open, with its index upkeep set up, until the
+ * transaction ends or a utility statement runs, as the executor keeps a
+ * statement's result relations open: the order trigger touches the same
+ * five tables for every row of a statement and every statement of a
+ * transaction.  The relcache references and locks belong to the top
+ * transaction's resource owner; they are let go before commit, before any
+ * utility statement (DROP, ALTER and TRUNCATE refuse a table this session
+ * still has open), and at abort by the resource owner itself.
+ * ------------------------------------------------------------------- */
+
+#define MAX_SCAN_INDEXES 4
+
+typedef struct OpenTable
+{
+	Oid			relid;			/* hash key */
+	Relation	rel;
+	LOCKMODE	lockmode;		/* the strongest taken so far */
+	int			users;			/* LyTables open on it now */
+	EState	   *estate;			/* index upkeep, set up by the first write */
+	ResultRelInfo *rri;
+	int			nscan;
+	Relation	scan[MAX_SCAN_INDEXES]; /* indexes opened for lookups */
+} OpenTable;
+
+static HTAB *open_tables = NULL;	/* in TopTransactionContext */
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * Let go of the open tables no LyTable uses now; `all`: of every one (at
+ * commit nothing can be using them).
+ */
+static void
+open_tables_release(bool all)
+{
+	HASH_SEQ_STATUS status;
+	OpenTable  *ot;
+	ResourceOwner saved = CurrentResourceOwner;
+	bool		all_released = true;
+
+	if (open_tables == NULL)
+		return;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	hash_seq_init(&status, open_tables);
+	while ((ot = hash_seq_search(&status)) != NULL)
+	{
+		if (ot->users > 0 && !all)
+		{
+			all_released = false;
+			continue;
+		}
+		if (ot->rri)
+			ExecCloseIndices(ot->rri);
+		if (ot->estate)
+			FreeExecutorState(ot->estate);
+		for (int i = 0; i < ot->nscan; i++)
+			index_close(ot->scan[i], NoLock);
+		table_close(ot->rel, NoLock);
+		(void) hash_search(open_tables, &ot->relid, HASH_REMOVE, NULL);
+	}
+	CurrentResourceOwner = saved;
+	if (all_released)
+	{
+		hash_destroy(open_tables);
+		open_tables = NULL;
+	}
+}
+
+static void
+open_tables_at_xact_end(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			open_tables_release(true);
+			break;
+		default:
+			/* abort (or commit after the above): the resource owner lets go */
+			open_tables = NULL;
+			break;
+	}
+}
+
+/* A LyTable open when a subtransaction aborted is gone with it. */
+static void
+open_tables_at_subxact_end(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
+						   void *arg)
+{
+	HASH_SEQ_STATUS status;
+	OpenTable  *ot;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || open_tables == NULL)
+		return;
+	hash_seq_init(&status, open_tables);
+	while ((ot = hash_seq_search(&status)) != NULL)
+		ot->users = 0;
+}
+
+static void
+release_before_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+					   ProcessUtilityContext context, ParamListInfo params,
+					   QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+	open_tables_release(false);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+}
+
+/* Called once from _PG_init. */
+void
+ly_direct_init(void)
+{
+	RegisterXactCallback(open_tables_at_xact_end, NULL);
+	RegisterSubXactCallback(open_tables_at_subxact_end, NULL);
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = release_before_utility;
+}
+
+/* The open table `relid`, opened (or locked more strongly) as needed. */
+static OpenTable *
+open_table(Oid relid, LOCKMODE mode)
+{
+	OpenTable  *ot = NULL;
+	ResourceOwner saved = CurrentResourceOwner;
+
+	if (open_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(OpenTable);
+		ctl.hcxt = TopTransactionContext;
+		open_tables = hash_create("loyalty open tables", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	else
+		ot = hash_search(open_tables, &relid, HASH_FIND, NULL);
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	if (ot == NULL)
+	{
+		Relation	rel = table_open(relid, mode);
+
+		ot = hash_search(open_tables, &relid, HASH_ENTER, NULL);
+		memset(ot, 0, sizeof(*ot));
+		ot->relid = relid;
+		ot->rel = rel;
+		ot->lockmode = mode;
+	}
+	else if (mode > ot->lockmode)
+	{
+		LockRelationOid(relid, mode);
+		ot->lockmode = mode;
+	}
+	CurrentResourceOwner = saved;
+	return ot;
+}
+
+/* Index `relid` of the open table, for lookups. */
+static Relation
+open_scan_index(OpenTable *ot, Oid relid, bool *transient)
+{
+	ResourceOwner saved = CurrentResourceOwner;
+	Relation	index;
+
+	*transient = false;
+	for (int i = 0; i < ot->nscan; i++)
+		if (RelationGetRelid(ot->scan[i]) == relid)
+			return ot->scan[i];
+	if (ot->nscan == MAX_SCAN_INDEXES)
+	{
+		*transient = true;
+		return index_open(relid, AccessShareLock);
+	}
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	index = index_open(relid, AccessShareLock);
+	CurrentResourceOwner = saved;
+	ot->scan[ot->nscan++] = index;
+	return index;
+}
+
 void
 ly_table_open(LyTable *t, const char *name, LOCKMODE mode)
 {
 	memset(t, 0, sizeof(*t));
 	CommandCounterIncrement();	/* see this transaction's own latest writes */
-	t->rel = table_open(ly_relid(name), mode);
+	t->open = open_table(ly_relid(name), mode);
+	t->open->users++;
+	t->rel = t->open->rel;
 	if (mode >= RowExclusiveLock)
 		direct_write_allowed(t->rel);
 	t->found = table_slot_create(t->rel, NULL);
@@ -74,15 +265,11 @@ ly_table_open(LyTable *t, const char *name, LOCKMODE mode)
 void
 ly_table_close(LyTable *t)
 {
-	if (t->rri)
-		ExecCloseIndices(t->rri);
-	if (t->estate)
-		FreeExecutorState(t->estate);
 	ExecDropSingleTupleTableSlot(t->found);
 	if (t->written)
 		ExecDropSingleTupleTableSlot(t->written);
 	UnregisterSnapshot(t->snapshot);
-	table_close(t->rel, NoLock);	/* locks are held to the end of the transaction */
+	t->open->users--;			/* stays open: locks are held to the end of the transaction */
 	if (t->wrote)
 		CommandCounterIncrement();	/* visible to what follows */
 }
@@ -140,7 +327,7 @@ ly_table_scan_begin(LyTableScan *s, LyTable *t, const char *index, int nkeys, co
 
 	Assert(nkeys <= INDEX_MAX_KEYS);
 	s->table = t;
-	s->index = index_open(ly_relid(index), AccessShareLock);
+	s->index = open_scan_index(t->open, ly_relid(index), &s->transient);
 	equality_keys(s->index, nkeys, keys, sk);
 	s->scan = index_beginscan(t->rel, s->index, t->snapshot, nkeys, 0);
 	index_rescan(s->scan, sk, nkeys, NULL, 0);
@@ -158,7 +345,8 @@ void
 ly_table_scan_end(LyTableScan *s)
 {
 	index_endscan(s->scan);
-	index_close(s->index, NoLock);
+	if (s->transient)
+		index_close(s->index, NoLock);
 }
 
 /* The row with key `keys` in unique index `index`, as the current row; false if none. */
@@ -306,24 +494,29 @@ keep_written(LyTable *t, HeapTuple tuple)
 static void
 index_upkeep(LyTable *t, bool only_summarizing)
 {
-	if (t->estate == NULL)
-	{
-		MemoryContext old;
+	OpenTable  *ot = t->open;
 
-		t->estate = CreateExecutorState();
-		old = MemoryContextSwitchTo(t->estate->es_query_cxt);
-		t->rri = makeNode(ResultRelInfo);
-		InitResultRelInfo(t->rri, t->rel, 0, NULL, 0);
-		ExecOpenIndices(t->rri, false);
+	if (ot->estate == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		ResourceOwner saved = CurrentResourceOwner;
+
+		ot->estate = CreateExecutorState();
+		MemoryContextSwitchTo(ot->estate->es_query_cxt);
+		ot->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(ot->rri, ot->rel, 0, NULL, 0);
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		ExecOpenIndices(ot->rri, false);
+		CurrentResourceOwner = saved;
 		MemoryContextSwitchTo(old);
 	}
-	if (t->rri->ri_NumIndices > 0)
-		(void) ExecInsertIndexTuples(t->rri, t->current, t->estate, false, false, NULL, NIL
+	if (ot->rri->ri_NumIndices > 0)
+		(void) ExecInsertIndexTuples(ot->rri, t->current, ot->estate, false, false, NULL, NIL
 #if PG_VERSION_NUM >= 160000
 									 ,only_summarizing
 #endif
 			);
-	ResetPerTupleExprContext(t->estate);
+	ResetPerTupleExprContext(ot->estate);
 }
 
 /*

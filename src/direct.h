@@ -24,12 +24,11 @@
 typedef struct LyTable
 {
 	Relation	rel;
+	struct OpenTable *open;		/* the table as kept open (direct.c) */
 	Snapshot	snapshot;		/* the latest, taken when opened */
 	TupleTableSlot *found;		/* a row read from the table */
 	TupleTableSlot *written;	/* a row this LyTable wrote */
 	TupleTableSlot *current;	/* found or written: what ly_table_get reads */
-	EState	   *estate;			/* index upkeep, set up by the first write */
-	ResultRelInfo *rri;
 	bool		wrote;
 } LyTable;
 
@@ -44,6 +43,7 @@ typedef struct LyRowHint
 	ItemPointerData tid;
 } LyRowHint;
 
+extern void ly_direct_init(void);
 extern void ly_table_open(LyTable *t, const char *name, LOCKMODE mode);
 extern void ly_table_close(LyTable *t);
 extern void ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out);
@@ -68,6 +68,7 @@ typedef struct LyTableScan
 	LyTable    *table;
 	struct IndexScanDescData *scan;
 	Relation	index;
+	bool		transient;		/* opened for this scan only */
 } LyTableScan;
 
 extern void ly_table_scan_begin(LyTableScan *s, LyTable *t, const char *index, int nkeys,

@@ -5,6 +5,7 @@
  */
 #include "loyalty.h"
 #include "ledger.h"
+#include "direct.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -34,6 +35,7 @@ void
 _PG_init(void)
 {
 	ly_settings_init();
+	ly_direct_init();
 }
 
 /* The schema the extension lives in (not relocatable: always "loyalty"). */
