@@ -93,8 +93,29 @@ SELECT count(*) AS refused_entries FROM loyalty.points_entry WHERE ref = 'dax-re
 -- without them, the same earn goes through
 SELECT dax_try_earn() AS without;
 
+-- the tables direct writes keep open are let go before a utility
+-- statement: dropping the extension in the transaction that wrote through
+-- them works, after a caught error too (rolled back here)
+CREATE FUNCTION dax_try_overspend() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM loyalty.spend(loyalty.member('dax', 'm2'), 1000000, 'shop', 'dax-over', at => '2026-01-03');
+    RETURN 'spent';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+BEGIN;
+SELECT loyalty.earn(loyalty.member('dax', 'm3'), 10, 'shop', 'dax-dropped', at => '2026-01-03') > 0 AS earned;
+SELECT dax_try_overspend() AS overspend;
+SET LOCAL client_min_messages = warning;
+DROP EXTENSION loyalty CASCADE;
+SELECT count(*) AS loyalty_tables FROM pg_catalog.pg_tables WHERE schemaname = 'loyalty';
+ROLLBACK;
+SELECT count(*) AS kept FROM loyalty.points_entry WHERE ref = 'dax-refused';
+
 SELECT loyalty.untrack_orders('dax_orders');
 DROP TABLE dax_orders;
 DROP FUNCTION dax_audit();
 DROP FUNCTION dax_try_earn();
+DROP FUNCTION dax_try_overspend();
 DROP EXTENSION amcheck;

@@ -161,7 +161,7 @@ typedef struct LyQuote
 	int			nawards;		/* capped rules that gave something */
 	char	  **award_codes;
 	int64	   *award_points;
-	Datum		detail;			/* jsonb text: how it was computed */
+	Datum		detail;			/* jsonb: how it was computed (if asked for) */
 } LyQuote;
 
 typedef struct LyMemberFacts
@@ -177,7 +177,7 @@ extern void ly_member_facts_from(LyMemberFacts *facts, int64 member_id, Timestam
 								 bool has_birthday, DateADT birthday, char *tier,
 								 bool has_since, TimestampTz tier_since);
 extern void ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
-						   Jsonb *lines, TimestampTz at, LyQuote *quote);
+						   Jsonb *lines, TimestampTz at, bool with_detail, LyQuote *quote);
 extern void ly_awards_record(int64 member_id, LyDefinitions *defs, TimestampTz at,
 							 const LyQuote *quote);
 /* Cashback an order earns, one per cashback rule that applies. */

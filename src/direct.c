@@ -10,7 +10,8 @@
  * none of those (the referenced side of a foreign key excepted: keys are
  * never updated here), and a write to a table that gained one is refused
  * rather than done without it.  Defaults are the caller's to give; a NULL
- * in a NOT NULL column is refused.
+ * in a NOT NULL column is refused.  Tables opened here stay open for the
+ * transaction (see "Tables kept open" below).
  */
 #include "direct.h"
 
@@ -23,14 +24,14 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
-#include "tcop/utility.h"
-#include "utils/resowner.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 /* Refuse to write a table that has what direct access would skip. */

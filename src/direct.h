@@ -11,7 +11,8 @@
  * Usage: ly_table_open, then any number of ly_table_fetch / ly_table_lock /
  * ly_table_insert / ly_table_update on that one table, then ly_table_close,
  * which makes what was written visible to what follows.  The current row
- * (found, locked or last written) is read with ly_table_get.
+ * (found, locked or last written) is read with ly_table_get.  No SQL
+ * statement runs between ly_table_open and ly_table_close.
  */
 #ifndef LOYALTY_DIRECT_H
 #define LOYALTY_DIRECT_H

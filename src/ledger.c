@@ -1357,25 +1357,25 @@ static LyPlan plan_lot_state = {
 	5, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
-/* The detail of a release or hold entry (points < 0: left for SQL to add). */
-static char *
+/* The jsonb detail of a release or hold entry. */
+static Datum
 lot_state_detail(int64 lot_id, int64 points, TimestampTz available_at, bool has_expiry,
 				 TimestampTz expires_at, bool qualifying)
 {
-	StringInfoData detail;
+	LyJsonb		detail = {NULL};
 
-	initStringInfo(&detail);
-	appendStringInfo(&detail, "{\"lot\": " INT64_FORMAT ", ", lot_id);
-	if (points >= 0)
-		appendStringInfo(&detail, "\"points\": " INT64_FORMAT ", ", points);
-	appendStringInfo(&detail, "\"available_at\": \"%s\", \"expires_at\": ",
-					 timestamptz_to_str(available_at));
-	if (has_expiry)
-		appendStringInfo(&detail, "\"%s\"", timestamptz_to_str(expires_at));
-	else
-		appendStringInfoString(&detail, "null");
-	appendStringInfo(&detail, ", \"qualifying\": %s}", qualifying ? "true" : "false");
-	return detail.data;
+	ly_jsonb_begin(&detail, false);
+	ly_jsonb_key(&detail, "lot");
+	ly_jsonb_int(&detail, lot_id);
+	ly_jsonb_key(&detail, "points");
+	ly_jsonb_int(&detail, points);
+	ly_jsonb_key(&detail, "available_at");
+	ly_jsonb_text(&detail, timestamptz_to_str(available_at));
+	ly_jsonb_key(&detail, "expires_at");
+	ly_jsonb_text(&detail, has_expiry ? timestamptz_to_str(expires_at) : NULL);
+	ly_jsonb_key(&detail, "qualifying");
+	ly_jsonb_bool(&detail, qualifying);
+	return ly_jsonb_end(&detail, false);
 }
 
 /*
@@ -1394,6 +1394,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 	LyMember	m;
 	LyLot	   *lot;
 	LyEntry		entry;
+	Datum		detail;
 	Datum		values[9];
 	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		has_expiry;
@@ -1429,7 +1430,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 			Datum		times[3] = {TimestampTzGetDatum(available_at), TimestampTzGetDatum(expires_at),
 			TimestampTzGetDatum(at)};
 			bool		nulls[3] = {false, !has_expiry, false};
-			char	   *detail = lot_state_detail(lot_id, remaining, available_at, has_expiry,
+			Datum		detail = lot_state_detail(lot_id, remaining, available_at, has_expiry,
 												  expires_at, qualifying);
 			MemberRowWrite w;
 
@@ -1437,7 +1438,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 			ly_table_close(&t);
 			ly_entry_init(&entry, operation, source, ref, at);
 			(void) entry_insert_direct(member_id, nextval_internal(ly_relid("entry_id_seq"), false),
-									   &entry, 0, 0, DirectFunctionCall1(jsonb_in, CStringGetDatum(detail)));
+									   &entry, 0, 0, detail);
 			/* the member's cache moves with the lot */
 			memset(&w, 0, sizeof(w));
 			w.relative = true;
@@ -1472,8 +1473,9 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 	ly_exec(&plan_lot_state, values, nulls, 0);
 
 	ly_entry_init(&entry, operation, source, ref, at);
-	entry.detail = CStringGetTextDatum(lot_state_detail(lot_id, lot->remaining, available_at,
-														has_expiry, expires_at, qualifying));
+	detail = lot_state_detail(lot_id, lot->remaining, available_at, has_expiry, expires_at, qualifying);
+	/* the general path's statement takes the detail as text */
+	entry.detail = CStringGetTextDatum(DatumGetCString(DirectFunctionCall1(jsonb_out, detail)));
 	ly_entry_post(&m, &entry);
 	ly_settle_debt(&m, at, at);
 	ly_member_save(&m);

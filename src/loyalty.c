@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -404,6 +405,86 @@ ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s must be a finite timestamp", argname)));
 	return t;
+}
+
+/* ---------------------------------------------------------------------
+ * jsonb built from values (see loyalty.h)
+ * ------------------------------------------------------------------- */
+
+void
+ly_jsonb_begin(LyJsonb *j, bool array)
+{
+	(void) pushJsonbValue(&j->state, array ? WJB_BEGIN_ARRAY : WJB_BEGIN_OBJECT, NULL);
+}
+
+Datum
+ly_jsonb_end(LyJsonb *j, bool array)
+{
+	JsonbValue *done = pushJsonbValue(&j->state, array ? WJB_END_ARRAY : WJB_END_OBJECT, NULL);
+
+	return j->state == NULL ? JsonbPGetDatum(JsonbValueToJsonb(done)) : (Datum) 0;
+}
+
+/* A key, or a value: in an array an element, in an object the value of the last key. */
+static void
+jsonb_push(LyJsonb *j, JsonbIteratorToken token, JsonbValue *v)
+{
+	if (token == WJB_VALUE && j->state->contVal.type == jbvArray)
+		token = WJB_ELEM;
+	(void) pushJsonbValue(&j->state, token, v);
+}
+
+void
+ly_jsonb_key(LyJsonb *j, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = pstrdup(key);
+	v.val.string.len = strlen(key);
+	jsonb_push(j, WJB_KEY, &v);
+}
+
+void
+ly_jsonb_text(LyJsonb *j, const char *value)
+{
+	JsonbValue	v;
+
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = pstrdup(value);	/* value may be a static buffer */
+		v.val.string.len = strlen(value);
+	}
+	jsonb_push(j, WJB_VALUE, &v);
+}
+
+void
+ly_jsonb_numeric(LyJsonb *j, Datum numeric)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(numeric);
+	jsonb_push(j, WJB_VALUE, &v);
+}
+
+void
+ly_jsonb_int(LyJsonb *j, int64 value)
+{
+	ly_jsonb_numeric(j, NumericGetDatum(int64_to_numeric(value)));
+}
+
+void
+ly_jsonb_bool(LyJsonb *j, bool value)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = value;
+	jsonb_push(j, WJB_VALUE, &v);
 }
 
 /* Append a row to loyalty.audit_log; call inside ly_enter/ly_leave. */

@@ -108,6 +108,23 @@ extern text *ly_arg_text_nonempty(FunctionCallInfo fcinfo, int argno, const char
 extern int64 ly_arg_positive(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TimestampTz ly_arg_instant(FunctionCallInfo fcinfo, int argno, const char *argname);
 
+/* ---- Building jsonb values without text (loyalty.c) ----
+ * Begin an object or array, add keys and values, end it; ending the
+ * outermost returns the jsonb Datum.  Objects keep jsonb's own key order.
+ */
+typedef struct LyJsonb
+{
+	struct JsonbParseState *state;
+} LyJsonb;
+
+extern void ly_jsonb_begin(LyJsonb *j, bool array);
+extern Datum ly_jsonb_end(LyJsonb *j, bool array);
+extern void ly_jsonb_key(LyJsonb *j, const char *key);
+extern void ly_jsonb_text(LyJsonb *j, const char *value);	/* NULL: null */
+extern void ly_jsonb_int(LyJsonb *j, int64 value);
+extern void ly_jsonb_numeric(LyJsonb *j, Datum numeric);
+extern void ly_jsonb_bool(LyJsonb *j, bool value);
+
 extern void ly_audit(Oid caller, int64 program_id, const char *action,
 					 const char *object, const char *detail_json);
 

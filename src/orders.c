@@ -443,7 +443,7 @@ typedef struct Order
 	int64		lot_id;
 	char	   *coupon;
 	int64		cashback;		/* priced for this generation (order_cashback) */
-	Datum		priced;			/* jsonb text when (re)priced now, else 0 */
+	Datum		priced;			/* jsonb when (re)priced now, else 0 */
 	TimestampTz first_paid_at;
 	TimestampTz paid_at;
 	bool		has_completed;
@@ -589,8 +589,7 @@ order_save(Order *o, TimestampTz at)
 	ORDER_SET(OC_COUPON, o->coupon ? CStringGetTextDatum(o->coupon) : (Datum) 0, o->coupon == NULL);
 	ORDER_SET(OC_CASHBACK, Int64GetDatum(o->cashback), false);
 	if (o->priced || !o->exists)
-		ORDER_SET(OC_PRICED, o->priced ? DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(o->priced))) : (Datum) 0,
-				  o->priced == 0);
+		ORDER_SET(OC_PRICED, o->priced, o->priced == 0);
 	ORDER_SET(OC_PAID, TimestampTzGetDatum(o->paid_at), false);
 	ORDER_SET(OC_COMPLETED, TimestampTzGetDatum(o->completed_at), !o->has_completed);
 	ORDER_SET(OC_CLOSED, TimestampTzGetDatum(o->closed_at), !o->has_closed);
@@ -630,7 +629,7 @@ price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 	Assert(row->has_amount && row->amount >= 0);	/* checked by transition() */
 	ly_member_facts_from(&facts, o->member_id, at, om->has_birthday, om->birthday, om->tier,
 						 om->has_since, om->tier_since);
-	ly_quote_order(defs, &facts, row->amount, row->lines, at, &quote);
+	ly_quote_order(defs, &facts, row->amount, row->lines, at, true, &quote);
 	o->amount = row->amount;
 	o->refunded = 0;
 	o->earned = quote.points;

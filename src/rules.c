@@ -492,12 +492,12 @@ best_multiplier(LyDefinitions *defs, const bool *usable, const LyCartLine *line,
 /*
  * Price an order: `quote` receives the points (rounded down once), the
  * capped rules' shares (to record with ly_awards_record when the order is
- * priced for real) and a JSON detail of how.  facts->member_id 0: no
- * member history (caps are not consulted).
+ * priced for real) and, `with_detail`, a jsonb detail of how.
+ * facts->member_id 0: no member history (caps are not consulted).
  */
 void
 ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
-			   Jsonb *lines_json, TimestampTz at, LyQuote *quote)
+			   Jsonb *lines_json, TimestampTz at, bool with_detail, LyQuote *quote)
 {
 	LocalDay	day;
 	LyCartLine *lines;
@@ -513,9 +513,8 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 	Datum		total_den = num_int(1);
 	Datum		order_multiplier;
 	int			winner;
-	StringInfoData detail;
+	LyJsonb		detail = {NULL};
 	const LyTier *tier = facts->tier ? ly_tier_find(defs, facts->tier) : NULL;
-	bool		first = true;
 
 	memset(quote, 0, sizeof(*quote));
 	if (amount < 0)
@@ -544,13 +543,18 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 	if (winner >= 0 && !by_lines)
 		boosted[winner] = true;	/* with lines, what boosts each line counts */
 
-	initStringInfo(&detail);
-	appendStringInfo(&detail, "{\"amount\": " INT64_FORMAT ", \"tier\": ", amount);
-	if (tier)
-		escape_json(&detail, tier->code);
-	else
-		appendStringInfoString(&detail, "null");
-	appendStringInfo(&detail, ", \"tier_multiplier\": %s, \"rules\": {", num_text(tier_multiplier));
+	if (with_detail)
+	{
+		ly_jsonb_begin(&detail, false);
+		ly_jsonb_key(&detail, "amount");
+		ly_jsonb_int(&detail, amount);
+		ly_jsonb_key(&detail, "tier");
+		ly_jsonb_text(&detail, tier ? tier->code : NULL);
+		ly_jsonb_key(&detail, "tier_multiplier");
+		ly_jsonb_numeric(&detail, tier_multiplier);
+		ly_jsonb_key(&detail, "rules");
+		ly_jsonb_begin(&detail, false);
+	}
 
 	for (int i = 0; i < defs->nrules; i++)
 	{
@@ -607,26 +611,35 @@ ly_quote_order(LyDefinitions *defs, const LyMemberFacts *facts, int64 amount,
 			quote_award(quote, defs->nrules, r->code, share);
 		total_num = num_add(num_mul(total_num, den), num_mul(num, total_den));
 		total_den = num_mul(total_den, den);
-		appendStringInfo(&detail, "%s", first ? "" : ", ");
-		escape_json(&detail, r->code);
-		appendStringInfo(&detail, ": " INT64_FORMAT, share);
-		first = false;
+		if (with_detail)
+		{
+			ly_jsonb_key(&detail, r->code);
+			ly_jsonb_int(&detail, share);
+		}
 	}
-	appendStringInfoString(&detail, "}, \"multipliers\": [");
-	first = true;
+	if (with_detail)
+	{
+		(void) ly_jsonb_end(&detail, false);
+		ly_jsonb_key(&detail, "multipliers");
+		ly_jsonb_begin(&detail, true);
+	}
 	for (int i = 0; i < defs->nrules; i++)
 	{
 		if (!boosted[i])
 			continue;
 		if (capped[i])
 			quote_award(quote, defs->nrules, defs->rules[i].code, 0);
-		appendStringInfoString(&detail, first ? "" : ", ");
-		escape_json(&detail, defs->rules[i].code);
-		first = false;
+		if (with_detail)
+			ly_jsonb_text(&detail, defs->rules[i].code);
 	}
 	quote->points = num_floor_div(total_num, total_den);
-	appendStringInfo(&detail, "], \"points\": " INT64_FORMAT "}", quote->points);
-	quote->detail = CStringGetTextDatum(detail.data);
+	if (with_detail)
+	{
+		(void) ly_jsonb_end(&detail, true);
+		ly_jsonb_key(&detail, "points");
+		ly_jsonb_int(&detail, quote->points);
+		quote->detail = ly_jsonb_end(&detail, false);
+	}
 }
 
 /*
@@ -717,7 +730,7 @@ ly_quote_points(PG_FUNCTION_ARGS)
 	ly_enter_read(&call);
 	ly_member_load(member_id, false, &m);
 	ly_member_facts(member_id, at, &facts);
-	ly_quote_order(ly_definitions(m.program_id), &facts, amount, lines, at, &quote);
+	ly_quote_order(ly_definitions(m.program_id), &facts, amount, lines, at, false, &quote);
 	ly_leave(&call);
 	PG_RETURN_INT64(quote.points);
 }
