@@ -77,6 +77,13 @@ direct_write_allowed(Relation rel)
 
 #define MAX_SCAN_INDEXES 4
 
+/* An index opened for lookups, with the equality functions of its keys. */
+typedef struct ScanIndex
+{
+	Relation	index;
+	RegProcedure eq[INDEX_MAX_KEYS];
+} ScanIndex;
+
 typedef struct OpenTable
 {
 	Oid			relid;			/* hash key */
@@ -86,7 +93,9 @@ typedef struct OpenTable
 	EState	   *estate;			/* index upkeep, set up by the first write */
 	ResultRelInfo *rri;
 	int			nscan;
-	Relation	scan[MAX_SCAN_INDEXES]; /* indexes opened for lookups */
+	ScanIndex	scan[MAX_SCAN_INDEXES]; /* indexes opened for lookups */
+	TupleTableSlot *found;		/* slots for its one LyTable at a time */
+	TupleTableSlot *written;
 } OpenTable;
 
 static HTAB *open_tables = NULL;	/* in TopTransactionContext */
@@ -120,7 +129,11 @@ open_tables_release(bool all)
 		if (ot->estate)
 			FreeExecutorState(ot->estate);
 		for (int i = 0; i < ot->nscan; i++)
-			index_close(ot->scan[i], NoLock);
+			index_close(ot->scan[i].index, NoLock);
+		if (ot->found)
+			ExecDropSingleTupleTableSlot(ot->found);
+		if (ot->written)
+			ExecDropSingleTupleTableSlot(ot->written);
 		table_close(ot->rel, NoLock);
 		(void) hash_search(open_tables, &ot->relid, HASH_REMOVE, NULL);
 	}
@@ -149,6 +162,23 @@ open_tables_at_xact_end(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * Empty a kept slot whose contents an aborted subtransaction owned: its
+ * buffer pin is released by the subtransaction's resource owner (after the
+ * callbacks run) and its tuple's memory goes with the subtransaction's
+ * contexts, so neither is released here.
+ */
+static void
+slot_forget(TupleTableSlot *slot)
+{
+	if (slot == NULL)
+		return;
+	if (TTS_IS_BUFFERTUPLE(slot))
+		((BufferHeapTupleTableSlot *) slot)->buffer = InvalidBuffer;
+	slot->tts_flags &= ~TTS_FLAG_SHOULDFREE;
+	ExecClearTuple(slot);
+}
+
 /* A LyTable open when a subtransaction aborted is gone with it. */
 static void
 open_tables_at_subxact_end(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
@@ -161,7 +191,14 @@ open_tables_at_subxact_end(SubXactEvent event, SubTransactionId subid, SubTransa
 		return;
 	hash_seq_init(&status, open_tables);
 	while ((ot = hash_seq_search(&status)) != NULL)
+	{
+		if (ot->users > 0)
+		{
+			slot_forget(ot->found);
+			slot_forget(ot->written);
+		}
 		ot->users = 0;
+	}
 }
 
 static void
@@ -225,27 +262,70 @@ open_table(Oid relid, LOCKMODE mode)
 	return ot;
 }
 
-/* Index `relid` of the open table, for lookups. */
-static Relation
-open_scan_index(OpenTable *ot, Oid relid, bool *transient)
+/* The equality functions of `index`'s key columns, as its operator families define them. */
+static void
+equality_procs(Relation index, RegProcedure *eq)
+{
+	for (int i = 0; i < IndexRelationGetNumberOfKeyAttributes(index); i++)
+	{
+		Oid			type = index->rd_opcintype[i];
+		Oid			op = get_opfamily_member(index->rd_opfamily[i], type, type, BTEqualStrategyNumber);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "index %s has no equality operator for column %d",
+				 RelationGetRelationName(index), i + 1);
+		eq[i] = get_opcode(op);
+	}
+}
+
+/* Index `relid` of the open table, for lookups (*transient: close it after). */
+static ScanIndex *
+open_scan_index(OpenTable *ot, Oid relid, ScanIndex *transient_space, bool *transient)
 {
 	ResourceOwner saved = CurrentResourceOwner;
-	Relation	index;
+	ScanIndex  *si;
 
 	*transient = false;
 	for (int i = 0; i < ot->nscan; i++)
-		if (RelationGetRelid(ot->scan[i]) == relid)
-			return ot->scan[i];
+		if (RelationGetRelid(ot->scan[i].index) == relid)
+			return &ot->scan[i];
 	if (ot->nscan == MAX_SCAN_INDEXES)
 	{
 		*transient = true;
-		return index_open(relid, AccessShareLock);
+		si = transient_space;
+		si->index = index_open(relid, AccessShareLock);
 	}
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	index = index_open(relid, AccessShareLock);
-	CurrentResourceOwner = saved;
-	ot->scan[ot->nscan++] = index;
-	return index;
+	else
+	{
+		si = &ot->scan[ot->nscan];
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		si->index = index_open(relid, AccessShareLock);
+		CurrentResourceOwner = saved;
+		ot->nscan++;
+	}
+	equality_procs(si->index, si->eq);
+	return si;
+}
+
+/* A slot for the table's rows, kept with the open table for its next user. */
+static TupleTableSlot *
+table_slot(OpenTable *ot, TupleTableSlot **kept, const TupleTableSlotOps *ops)
+{
+	MemoryContext old;
+
+	if (ot->users > 1)			/* a second LyTable on the same table: a slot of its own */
+		return MakeSingleTupleTableSlot(RelationGetDescr(ot->rel), ops);
+	if (*kept == NULL)
+	{
+		ResourceOwner saved = CurrentResourceOwner;
+
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		CurrentResourceOwner = TopTransactionResourceOwner;	/* its tuple descriptor reference */
+		*kept = MakeSingleTupleTableSlot(RelationGetDescr(ot->rel), ops);
+		CurrentResourceOwner = saved;
+		MemoryContextSwitchTo(old);
+	}
+	return *kept;
 }
 
 void
@@ -258,17 +338,28 @@ ly_table_open(LyTable *t, const char *name, LOCKMODE mode)
 	t->rel = t->open->rel;
 	if (mode >= RowExclusiveLock)
 		direct_write_allowed(t->rel);
-	t->found = table_slot_create(t->rel, NULL);
+	t->found = table_slot(t->open, &t->open->found, table_slot_callbacks(t->rel));
 	t->current = t->found;
 	t->snapshot = RegisterSnapshot(GetLatestSnapshot());
+}
+
+/* Release a slot: emptied (no buffer pin may outlive the LyTable), dropped unless kept. */
+static void
+slot_release(OpenTable *ot, TupleTableSlot *slot, TupleTableSlot *kept)
+{
+	if (slot == NULL)
+		return;
+	if (slot == kept)
+		ExecClearTuple(slot);
+	else
+		ExecDropSingleTupleTableSlot(slot);
 }
 
 void
 ly_table_close(LyTable *t)
 {
-	ExecDropSingleTupleTableSlot(t->found);
-	if (t->written)
-		ExecDropSingleTupleTableSlot(t->written);
+	slot_release(t->open, t->found, t->open->found);
+	slot_release(t->open, t->written, t->open->written);
 	UnregisterSnapshot(t->snapshot);
 	t->open->users--;			/* stays open: locks are held to the end of the transaction */
 	if (t->wrote)
@@ -306,30 +397,27 @@ ly_attnums(Oid relid, const char *const *names, int n, AttrNumber *out)
  * orders it).
  */
 static void
-equality_keys(Relation index, int nkeys, const Datum *keys, ScanKey out)
+equality_keys(const ScanIndex *si, int nkeys, const Datum *keys, ScanKey out)
 {
 	for (int i = 0; i < nkeys; i++)
-	{
-		Oid			type = index->rd_opcintype[i];
-		Oid			op = get_opfamily_member(index->rd_opfamily[i], type, type, BTEqualStrategyNumber);
-
-		if (!OidIsValid(op))
-			elog(ERROR, "index %s has no equality operator for column %d",
-				 RelationGetRelationName(index), i + 1);
-		ScanKeyEntryInitialize(&out[i], 0, i + 1, BTEqualStrategyNumber, type,
-							   index->rd_indcollation[i], get_opcode(op), keys[i]);
-	}
+		ScanKeyEntryInitialize(&out[i], 0, i + 1, BTEqualStrategyNumber, si->index->rd_opcintype[i],
+							   si->index->rd_indcollation[i], si->eq[i], keys[i]);
 }
 
 void
 ly_table_scan_begin(LyTableScan *s, LyTable *t, const char *index, int nkeys, const Datum *keys)
 {
 	ScanKeyData sk[INDEX_MAX_KEYS];
+	ScanIndex	transient_space;
+	ScanIndex  *si;
 
 	Assert(nkeys <= INDEX_MAX_KEYS);
 	s->table = t;
-	s->index = open_scan_index(t->open, ly_relid(index), &s->transient);
-	equality_keys(s->index, nkeys, keys, sk);
+	si = open_scan_index(t->open, ly_relid(index), &transient_space, &s->transient);
+	s->index = si->index;
+	if (nkeys > IndexRelationGetNumberOfKeyAttributes(s->index))
+		elog(ERROR, "index %s has fewer than %d key columns", RelationGetRelationName(s->index), nkeys);
+	equality_keys(si, nkeys, keys, sk);
 	s->scan = index_beginscan(t->rel, s->index, t->snapshot, nkeys, 0);
 	index_rescan(s->scan, sk, nkeys, NULL, 0);
 }
@@ -481,7 +569,7 @@ static void
 keep_written(LyTable *t, HeapTuple tuple)
 {
 	if (t->written == NULL)
-		t->written = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+		t->written = table_slot(t->open, &t->open->written, &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tuple, t->written, true);
 	t->current = t->written;
 	t->wrote = true;
