@@ -19,8 +19,12 @@
 
 #include "loyalty.h"
 
+#include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "nodes/lockoptions.h"
 #include "storage/lockdefs.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
 
 typedef struct LyTable
 {

@@ -18,13 +18,8 @@
 #include "ledger.h"
 #include "direct.h"
 
-#include "access/genam.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "catalog/indexing.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/int.h"
@@ -32,10 +27,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 
 #define MONTHS_12 "12 months"
 
@@ -117,10 +110,11 @@ member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts)
 	found = ly_table_fetch_hinted(&t, "member_pkey", 1, &key, &member_key_attnum, &member_hint) &&
 		(!lock || ly_table_lock(&t, LockTupleExclusive));
 	if (found)
+	{
 		ly_table_hint(&t, &member_hint);
-	if (found)
 		for (int i = 0; i < (int) MEMBER_LOCK_NCOLS; i++)
 			d[i] = ly_table_get(&t, member_attnums[i], &isnull[i]);
+	}
 	else
 	{
 		ly_table_close(&t);

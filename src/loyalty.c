@@ -7,11 +7,8 @@
 #include "ledger.h"
 #include "direct.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"

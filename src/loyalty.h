@@ -11,11 +11,6 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
-#include "access/skey.h"
-#include "executor/tuptable.h"
-#include "nodes/lockoptions.h"
-#include "utils/rel.h"
-#include "utils/snapshot.h"
 
 /* ---- PostgreSQL version shims (15 to 17) ---- */
 #if PG_VERSION_NUM < 150000

@@ -29,13 +29,6 @@
 #include "definitions.h"
 #include "direct.h"
 
-#include "access/genam.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "catalog/indexing.h"
-#include "executor/tuptable.h"
-#include "utils/fmgroids.h"
-#include "utils/snapmgr.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "common/int.h"
