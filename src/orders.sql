@@ -34,7 +34,7 @@ CREATE TABLE @extschema@.order_state (
     tracked_id    bigint NOT NULL,
     order_id      text NOT NULL,
     program_id    bigint NOT NULL,
-    state         text NOT NULL,               -- paid completed refunded cancelled deleted
+    first_paid_at timestamptz NOT NULL,
     generation    int NOT NULL DEFAULT 1,      -- a new payment after a refund or cancel
     amount        bigint NOT NULL,
     refunded      bigint NOT NULL DEFAULT 0,   -- partial refunds of this generation
@@ -43,12 +43,14 @@ CREATE TABLE @extschema@.order_state (
     lot_id        bigint,                      -- the lot its points sit in
     coupon        text,
     cashback      bigint NOT NULL DEFAULT 0,   -- cashback priced for this generation (order_cashback)
-    priced        jsonb,                       -- how the points were computed
-    first_paid_at timestamptz NOT NULL,
     paid_at       timestamptz NOT NULL,
-    completed_at  timestamptz,
     closed_at     timestamptz,                 -- refunded, cancelled or deleted
+    -- what a completion changes, side by side, and the bulky detail last:
+    -- an update logs only the bytes between the first and the last it changes
+    state         text NOT NULL,               -- paid completed refunded cancelled deleted
+    completed_at  timestamptz,
     updated_at    timestamptz NOT NULL,
+    priced        jsonb,                       -- how the points were computed
     PRIMARY KEY (member_id, tracked_id, order_id)
 );
 CREATE INDEX order_state_order ON @extschema@.order_state (tracked_id, order_id);
