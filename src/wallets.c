@@ -750,14 +750,11 @@ typedef struct TransferRequest
 	TimestampTz at;
 } TransferRequest;
 
-/* Insert the transfer row of an internal move. */
-static int64
-transfer_insert(const TransferRequest *r)
+/* The 11 parameters of TRANSFER_INSERT_COLUMNS for `r` (its wallets and parts chosen). */
+static void
+transfer_row_values(const TransferRequest *r, Datum *values, char *nulls)
 {
-	Datum		values[11];
-	char		nulls[11];
-
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', 11);
 	values[0] = Int64GetDatum(r->debit->program_id);
 	values[1] = CStringGetTextDatum(r->ref);
 	values[2] = CStringGetTextDatum(r->kind);
@@ -770,6 +767,16 @@ transfer_insert(const TransferRequest *r)
 	values[9] = TimestampTzGetDatum(r->pending_until);
 	nulls[9] = r->has_until ? ' ' : 'n';
 	values[10] = TimestampTzGetDatum(r->at);
+}
+
+/* Insert the transfer row of an internal move. */
+static int64
+transfer_insert(const TransferRequest *r)
+{
+	Datum		values[11];
+	char		nulls[11];
+
+	transfer_row_values(r, values, nulls);
 	ly_exec(&plan_transfer_insert, values, nulls, 1);
 	return ly_col_int64(0, 1, 0);
 }
@@ -1177,18 +1184,7 @@ transfer_api(TransferRequest *r, int64 hint)
 	if (r->credit_part < 0)
 		r->credit_part = part_for(r->credit, hint);
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(r->debit->program_id);
-	values[1] = CStringGetTextDatum(r->ref);
-	values[2] = CStringGetTextDatum(r->kind);
-	values[3] = Int64GetDatum(r->debit->wallet_id);
-	values[4] = Int64GetDatum(r->credit->wallet_id);
-	values[5] = Int32GetDatum(r->debit_part);
-	values[6] = Int32GetDatum(r->credit_part);
-	values[7] = Int64GetDatum(r->amount);
-	values[8] = BoolGetDatum(r->pending);
-	values[9] = TimestampTzGetDatum(r->pending_until);
-	nulls[9] = r->has_until ? ' ' : 'n';
-	values[10] = TimestampTzGetDatum(r->at);
+	transfer_row_values(r, values, nulls);
 	values[11] = DateADTGetDatum(r->debit->daily_debit_limit > 0 ?
 								 ly_local_date(ly_settings(r->debit->program_id)->timezone, r->at) : 0);
 	values[12] = Int64GetDatum(r->debit->daily_debit_limit);
@@ -1371,19 +1367,7 @@ transfer_direct(TransferRequest *r, int64 debit_id, int64 credit_id, bool app_on
 		Datum		values[11];
 		char		nulls[11];
 
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = Int64GetDatum(debit.program_id);
-		values[1] = CStringGetTextDatum(r->ref);
-		values[2] = CStringGetTextDatum(r->kind);
-		values[3] = Int64GetDatum(debit_id);
-		values[4] = Int64GetDatum(credit_id);
-		values[5] = Int32GetDatum(r->debit_part);
-		values[6] = Int32GetDatum(r->credit_part);
-		values[7] = Int64GetDatum(r->amount);
-		values[8] = BoolGetDatum(false);
-		values[9] = (Datum) 0;
-		nulls[9] = 'n';
-		values[10] = TimestampTzGetDatum(r->at);
+		transfer_row_values(r, values, nulls);	/* posted: not pending, no timeout */
 		if (ly_exec(&plan_direct_transfer_row, values, nulls, 0) == 0)
 		{
 			transfer_id = transfer_replay(r);
