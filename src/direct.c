@@ -609,6 +609,24 @@ index_upkeep(LyTable *t, bool only_summarizing)
 }
 
 /*
+ * Spread columns `attnums` = `values` (`isnull`: NULL if given) over
+ * whole-row arrays of the table; `replace`, if given, marks them.  The
+ * other columns are left as the arrays were.
+ */
+static void
+spread_columns(int n, const AttrNumber *attnums, const Datum *values, const bool *isnull,
+			   Datum *all, bool *nulls, bool *replace)
+{
+	for (int i = 0; i < n; i++)
+	{
+		all[attnums[i] - 1] = values[i];
+		nulls[attnums[i] - 1] = isnull ? isnull[i] : false;
+		if (replace)
+			replace[attnums[i] - 1] = true;
+	}
+}
+
+/*
  * Insert a row of columns `attnums` = `values` (`isnull`: NULL if given),
  * every other column NULL; the new current row.
  */
@@ -622,11 +640,7 @@ ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *value
 	HeapTuple	tuple;
 
 	memset(nulls, true, sizeof(bool) * desc->natts);
-	for (int i = 0; i < n; i++)
-	{
-		all[attnums[i] - 1] = values[i];
-		nulls[attnums[i] - 1] = isnull ? isnull[i] : false;
-	}
+	spread_columns(n, attnums, values, isnull, all, nulls, NULL);
 	for (int i = 0; i < desc->natts; i++)
 		if (nulls[i] && TupleDescAttr(desc, i)->attnotnull)
 			elog(ERROR, "direct insert into loyalty.%s leaves NOT NULL column %s NULL",
@@ -659,12 +673,7 @@ ly_table_update(LyTable *t, int n, const AttrNumber *attnums, const Datum *value
 	bool		indexes;
 	bool		only_summarizing = false;
 
-	for (int i = 0; i < n; i++)
-	{
-		all[attnums[i] - 1] = values[i];
-		nulls[attnums[i] - 1] = isnull ? isnull[i] : false;
-		replace[attnums[i] - 1] = true;
-	}
+	spread_columns(n, attnums, values, isnull, all, nulls, replace);
 	updated = heap_modify_tuple(old, desc, all, nulls, replace);
 	if (should_free)
 		heap_freetuple(old);

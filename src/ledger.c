@@ -1153,7 +1153,6 @@ entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot
 	LyTable		t;
 	Datum		values[EC_COUNT];
 	bool		isnull[EC_COUNT];
-	AttrNumber	attnums[EC_COUNT];
 
 	ly_table_open(&t, "points_entry", RowExclusiveLock);
 	ly_table_columns(&t, entry_columns, EC_COUNT, entry_attnums, &entry_relid);
@@ -1168,11 +1167,7 @@ entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot
 			return false;
 		}
 	}
-	for (int i = 0; i < EC_COUNT; i++)
-	{
-		attnums[i] = entry_attnums[i];
-		isnull[i] = false;
-	}
+	memset(isnull, false, sizeof(isnull));
 	values[EC_MEMBER] = Int64GetDatum(member_id);
 	values[EC_ENTRY] = Int64GetDatum(entry_id);
 	values[EC_AT] = TimestampTzGetDatum(e->at);
@@ -1187,7 +1182,7 @@ entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot
 	values[EC_DETAIL] = detail;
 	isnull[EC_DETAIL] = detail == (Datum) 0;
 	values[EC_BOOKED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	ly_table_insert(&t, EC_COUNT, attnums, values, isnull);
+	ly_table_insert(&t, EC_COUNT, entry_attnums, values, isnull);
 	ly_table_close(&t);
 	return true;
 }
@@ -1206,18 +1201,13 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	LyTable		t;
 	Datum		values[LC_COUNT];
 	bool		isnull[LC_COUNT];
-	AttrNumber	attnums[LC_COUNT];
 	MemberRowWrite w;
 
 	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->keyed);
 	if (!entry_insert_direct(m->member_id, entry_id, e, lot->lot_id, e->points, (Datum) 0))
 		return 0;
 	lot_table_open(&t);
-	for (int i = 0; i < LC_COUNT; i++)
-	{
-		attnums[i] = lot_attnums[i];
-		isnull[i] = false;
-	}
+	memset(isnull, false, sizeof(isnull));
 	values[LC_MEMBER] = Int64GetDatum(m->member_id);
 	values[LC_LOT] = Int64GetDatum(lot->lot_id);
 	values[LC_POINTS] = Int64GetDatum(e->points);
@@ -1230,7 +1220,7 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	isnull[LC_QUALIFYING_FROM] = !lot->qualifying;
 	values[LC_LATE_RETURNED] = Int64GetDatum(0);
 	values[LC_LATE_RETURNED_AT] = TimestampTzGetDatum(DT_NOBEGIN);
-	ly_table_insert(&t, LC_COUNT, attnums, values, isnull);
+	ly_table_insert(&t, LC_COUNT, lot_attnums, values, isnull);
 	ly_table_close(&t);
 
 	memset(&w, 0, sizeof(w));
@@ -1278,6 +1268,7 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 	bool		best_expires = false;
 	TimestampTz best_expiry = 0;
 	TimestampTz best_created = 0;
+	ItemPointerData best_tid;
 	int64		entry_id;
 
 	Assert(!m->lots_loaded && ly_cache_holds_at(m, e->at) && e->points < 0 && e->keyed);
@@ -1306,6 +1297,7 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 			best_expires = expires;
 			best_expiry = expiry;
 			best_created = created;
+			best_tid = ly_table_tid(&t);
 		}
 	}
 	ly_table_scan_end(&scan);
@@ -1322,11 +1314,11 @@ ly_spend_in_window(LyMember *m, LyEntry *e, bool *key_taken)
 		return 0;
 	}
 	{
-		Datum		key[2] = {member_key, Int64GetDatum(best_lot)};
 		Datum		remaining = Int64GetDatum(best_remaining - amount);
 		MemberRowWrite w;
 
-		if (!ly_table_fetch(&t, "points_lot_pkey", 2, key))
+		/* where the scan saw it: the member's lock keeps it the latest version */
+		if (!ly_table_fetch_tid(&t, &best_tid))
 			elog(ERROR, "lot " INT64_FORMAT " of member " INT64_FORMAT " vanished", best_lot, m->member_id);
 		ly_table_update(&t, 1, &lot_attnums[LC_REMAINING], &remaining, NULL);
 		ly_table_close(&t);
