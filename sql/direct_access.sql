@@ -52,13 +52,41 @@ SELECT count(*) FILTER (WHERE remaining = 0) AS spent_lots, count(*) FILTER (WHE
 FROM loyalty.points_lot WHERE member_id = loyalty.member('dax', 'm1');
 
 -- 500 orders of the three members paid, then completed (pending earn, then
--- release), one transaction each statement
+-- release), one transaction each statement: 1 point per 1.00
+SELECT loyalty.define_earn_rule('dax', 'base', '{"on": "order", "per_amount": 100, "points": 1}') > 0 AS rule;
 CREATE TABLE dax_orders (id bigint PRIMARY KEY, customer text, total bigint, status text);
 SELECT loyalty.track_orders('dax_orders', 'dax', 'customer', 'total', 'status', 'id') > 0 AS tracked;
 INSERT INTO dax_orders SELECT g, 'm' || (1 + g % 3), 1000 + g, 'paid' FROM generate_series(1, 500) g;
 UPDATE dax_orders SET status = 'completed';
-SELECT count(*) AS orders, count(*) FILTER (WHERE state = 'completed') AS completed
+SELECT count(*) AS orders, count(*) FILTER (WHERE state = 'completed') AS completed, sum(earned) AS earned
 FROM loyalty.order_state o JOIN loyalty.program p USING (program_id) WHERE p.code = 'dax';
+
+-- An order paid and completed in one transaction: the completion finds the
+-- order's row, its lot and its member's row where the payment left them (no
+-- index lookup, no second lock of the member row).  Where another order's
+-- payment came in between, or the first completion was rolled back to a
+-- savepoint, those remembered places are stale and the rows are looked up:
+-- each order's points are released once, into the lot its payment made.
+BEGIN;
+INSERT INTO dax_orders VALUES (501, 'm1', 5000, 'paid'), (502, 'm1', 7000, 'paid');
+UPDATE dax_orders SET status = 'completed' WHERE id = 501;
+UPDATE dax_orders SET status = 'completed' WHERE id = 502;
+INSERT INTO dax_orders VALUES (503, 'm2', 9000, 'paid');
+SAVEPOINT before_completion;
+UPDATE dax_orders SET status = 'completed' WHERE id = 503;
+ROLLBACK TO SAVEPOINT before_completion;
+UPDATE dax_orders SET status = 'completed' WHERE id = 503;
+INSERT INTO dax_orders VALUES (504, 'm3', 3000, 'paid');
+UPDATE dax_orders SET status = 'completed' WHERE id = 504;
+COMMIT;
+SELECT o.order_id, o.state, o.earned, l.points AS lot_points, l.remaining,
+       l.available_at = o.completed_at AS available_at_completion,
+       (SELECT count(*) FROM loyalty.points_entry e
+        WHERE e.member_id = o.member_id AND e.operation = 'release' AND e.ref = o.earn_ref) AS releases
+FROM loyalty.order_state o JOIN loyalty.points_lot l ON l.member_id = o.member_id AND l.lot_id = o.lot_id
+WHERE o.tracked_id = (SELECT tracked_id FROM loyalty.tracked_table WHERE orders = 'dax_orders'::regclass)
+  AND o.order_id IN ('501', '502', '503', '504')
+ORDER BY o.order_id;
 
 -- every index of the tables written directly holds exactly the rows of its table
 SELECT c.relname AS index, bt_index_check(c.oid, true) IS NOT NULL AS checked
@@ -75,7 +103,8 @@ SELECT check_name, ok FROM loyalty.verify('dax') WHERE NOT ok OR check_name LIKE
 -- a trigger added to a ledger table: the earn is refused (55000), nothing written
 CREATE FUNCTION dax_try_earn() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM loyalty.earn(loyalty.member('dax', 'm2'), 10, 'shop', 'dax-refused', at => '2026-01-03');
+    -- now: after the orders above, inside m2's cached window (the direct path)
+    PERFORM loyalty.earn(loyalty.member('dax', 'm2'), 10, 'shop', 'dax-refused', at => now());
     RETURN 'earned';
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ' ' || SQLERRM;

@@ -535,11 +535,27 @@ bool
 ly_table_lock(LyTable *t, LockTupleMode mode)
 {
 	TM_FailureData tmfd;
-	TM_Result	result = table_tuple_lock(t->rel, &t->found->tts_tid, t->snapshot, t->found,
-										  GetCurrentCommandId(false), mode, LockWaitBlock,
-										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+	TM_Result	result;
+	bool		should_free;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(t->found, false, &should_free);
+	bool		ours = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
 
+	if (should_free)
+		heap_freetuple(tuple);
 	t->current = t->found;
+
+	/*
+	 * A version this transaction wrote, and the snapshot sees, is the row's
+	 * latest: any other writer waits for this transaction on the version
+	 * before it, so nobody else can lock or change this one.  No lock (and
+	 * no WAL record for one) is needed, as when an order completes in the
+	 * transaction that paid it.
+	 */
+	if (ours)
+		return true;
+	result = table_tuple_lock(t->rel, &t->found->tts_tid, t->snapshot, t->found,
+							  GetCurrentCommandId(false), mode, LockWaitBlock,
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 	switch (result)
 	{
 		case TM_Ok:

@@ -1127,6 +1127,7 @@ static const char *const lot_columns[LC_COUNT] = {
 };
 static Oid	lot_relid = InvalidOid;
 static AttrNumber lot_attnums[LC_COUNT];
+static LyRowHint lot_hint;		/* the lot last earned or released directly */
 
 static void
 lot_table_open(LyTable *t)
@@ -1221,6 +1222,7 @@ ly_earn_in_window(LyMember *m, LyEntry *e, LyLot *lot)
 	values[LC_LATE_RETURNED] = Int64GetDatum(0);
 	values[LC_LATE_RETURNED_AT] = TimestampTzGetDatum(DT_NOBEGIN);
 	ly_table_insert(&t, LC_COUNT, lot_attnums, values, isnull);
+	ly_table_hint(&t, &lot_hint);	/* an order's completion releases it */
 	ly_table_close(&t);
 
 	memset(&w, 0, sizeof(w));
@@ -1403,11 +1405,14 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 	{
 		LyTable		t;
 		Datum		key[2] = {Int64GetDatum(member_id), Int64GetDatum(lot_id)};
+		AttrNumber	key_attnums[2];
 		bool		isnull;
 		int64		remaining = 0;
 
 		lot_table_open(&t);
-		if (ly_table_fetch(&t, "points_lot_pkey", 2, key))
+		key_attnums[0] = lot_attnums[LC_MEMBER];
+		key_attnums[1] = lot_attnums[LC_LOT];
+		if (ly_table_fetch_hinted(&t, "points_lot_pkey", 2, key, key_attnums, &lot_hint))
 			remaining = DatumGetInt64(lot_get(&t, LC_REMAINING, &isnull));
 		if (remaining > 0)
 		{
@@ -1421,6 +1426,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 			MemberRowWrite w;
 
 			ly_table_update(&t, 3, attnums, times, nulls);
+			ly_table_hint(&t, &lot_hint);
 			ly_table_close(&t);
 			ly_entry_init(&entry, operation, source, ref, at);
 			(void) entry_insert_direct(member_id, nextval_internal(ly_relid("entry_id_seq"), false),

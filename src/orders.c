@@ -470,6 +470,7 @@ static const char *const order_columns[OC_COUNT] = {
 };
 static Oid	order_relid = InvalidOid;
 static AttrNumber order_attnums[OC_COUNT];
+static LyRowHint order_hint;	/* the order_state row last read or written */
 
 static void
 order_table_open(LyTable *table, LOCKMODE mode)
@@ -519,6 +520,7 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	LyTable		table;
 	Datum		keys[3] = {Int64GetDatum(member_id), Int64GetDatum(tracked_id),
 	CStringGetTextDatum(order_id)};
+	AttrNumber	key_attnums[3];
 	bool		isnull;
 
 	memset(o, 0, sizeof(*o));
@@ -527,7 +529,10 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->order_id = pstrdup(order_id);
 	o->generation = 1;
 	order_table_open(&table, AccessShareLock);
-	if (ly_table_fetch(&table, "order_state_pkey", 3, keys))
+	key_attnums[0] = order_attnums[OC_MEMBER];
+	key_attnums[1] = order_attnums[OC_TRACKED];
+	key_attnums[2] = order_attnums[OC_ORDER];
+	if (ly_table_fetch_hinted(&table, "order_state_pkey", 3, keys, key_attnums, &order_hint))
 	{
 		o->exists = true;
 		o->tid = ly_table_tid(&table);
@@ -600,6 +605,7 @@ order_save(Order *o, TimestampTz at)
 	else
 		ly_table_insert(&table, n, attnums, values, isnull);
 	o->tid = ly_table_tid(&table);
+	ly_table_hint(&table, &order_hint);	/* a completion in the same transaction reads it there */
 	ly_table_close(&table);
 	o->exists = true;
 }
