@@ -489,13 +489,13 @@ ly_table_fetch_hinted(LyTable *t, const char *index, int nkeys, const Datum *key
 					  const AttrNumber *key_attnums, LyRowHint *hint)
 {
 	/*
-	 * The page is still there unless the hint was taken in a subtransaction
-	 * that rolled back (releasing its table lock) and VACUUM truncated the
-	 * table since: checked, as reading past the end would be an error.
+	 * The hint's page is still there: the table was locked when the hint was
+	 * taken, by the top transaction's resource owner (open_table), so the
+	 * lock outlives an aborted subtransaction and nothing can truncate or
+	 * rewrite the table before this transaction ends.
 	 */
 	if (hint->lxid == my_lxid() && ItemPointerIsValid(&hint->tid) &&
 		hint->relid == RelationGetRelid(t->rel) &&
-		ItemPointerGetBlockNumber(&hint->tid) < RelationGetNumberOfBlocks(t->rel) &&
 		ly_table_fetch_tid(t, &hint->tid))
 	{
 		TupleDesc	desc = RelationGetDescr(t->rel);
