@@ -286,6 +286,34 @@ WHERE t.orders = 'orderr_timed'::regclass;
 SELECT loyalty.untrack_orders('orderr_timed');
 DROP TABLE orderr_timed;
 
+-- Two tables tracked into one programme, one order id used in both for the
+-- same customer: the second order's earn key (source 'order', ref = the id)
+-- is taken, so its write is refused (LY015) rather than sharing the first
+-- order's points, whatever its amount; nothing written.  The same id for
+-- another customer is another key: that order earns.
+CREATE TABLE orderr_web (id int PRIMARY KEY, customer text, amount bigint, status text, at timestamptz);
+CREATE TABLE orderr_pos (id int PRIMARY KEY, customer text, amount bigint, status text, at timestamptz);
+SELECT loyalty.track_orders('orderr_web', 'orderr_main', 'customer', 'amount', 'status',
+                            time_column => 'at') > 0 AS web_tracked;
+SELECT loyalty.track_orders('orderr_pos', 'orderr_main', 'customer', 'amount', 'status',
+                            time_column => 'at') > 0 AS pos_tracked;
+INSERT INTO orderr_web VALUES (500, 'orderr-two', 50000, 'paid', '2026-03-11 10:00+08');
+SELECT pg_temp.fingerprint() AS fp \gset
+SELECT pg_temp.try($q$INSERT INTO orderr_pos VALUES (500, 'orderr-two', 50000, 'paid', '2026-03-11 11:00+08')$q$) AS same_points;
+SELECT pg_temp.try($q$INSERT INTO orderr_pos VALUES (500, 'orderr-two', 70000, 'paid', '2026-03-11 11:00+08')$q$) AS other_points;
+\set VERBOSITY default
+INSERT INTO orderr_pos VALUES (500, 'orderr-two', 70000, 'paid', '2026-03-11 11:00+08');
+\set VERBOSITY sqlstate
+SELECT pg_temp.fingerprint() = :'fp' AS nothing_written;
+INSERT INTO orderr_pos VALUES (500, 'orderr-other', 50000, 'paid', '2026-03-11 12:00+08');
+SELECT t.orders, m.external_id AS customer, o.order_id, o.earned, o.earn_ref, o.lot_id IS NOT NULL AS has_lot
+FROM loyalty.order_state o JOIN loyalty.tracked_table t USING (tracked_id) JOIN loyalty.member m USING (member_id)
+WHERE t.orders IN ('orderr_web'::regclass, 'orderr_pos'::regclass) ORDER BY 1, 2;
+SELECT * FROM pg_temp.ledger('orderr-two');
+SELECT loyalty.untrack_orders('orderr_web');
+SELECT loyalty.untrack_orders('orderr_pos');
+DROP TABLE orderr_web, orderr_pos;
+
 DROP TABLE orderr_owned;
 DROP TABLE orderr_app_orders;
 DROP ROLE orderr_owner, orderr_other, orderr_nobody, orderr_app;

@@ -216,6 +216,8 @@ typedef struct LyEarnArgs
 	bool		qualifying_lot;		/* the lot qualifies from `at` */
 	Datum		detail;
 	LyMember   *member;			/* already loaded and locked (stale after), or NULL */
+	bool		key_is_new;		/* the caller knows no such earn: a taken key is not
+								 * replayed, the call returns 0 with `replayed` set */
 	int64		lot_id;			/* out: the lot created */
 	bool		replayed;		/* out: the key was taken */
 } LyEarnArgs;

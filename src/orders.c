@@ -661,7 +661,15 @@ price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 		earn.qualifying_entry = true;
 		earn.qualifying_lot = false;	/* qualifies when completed */
 		earn.member = om->fresh ? &om->m : NULL;
+		earn.key_is_new = true;	/* order_state has no earn for this generation */
 		ly_points_earn(&earn);
+		if (earn.replayed)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_ORDER_REFUSED),
+					 errmsg("order \"%s\" cannot earn its points: its ledger key (earn with source \"order\" and ref \"%s\") is already taken for this customer",
+							o->order_id, earn.ref),
+					 errdetail("Another table tracked into the same programme has an order with this id for this customer, or points were earned by hand with that source and ref."),
+					 errhint("Order ids must be unique across the tables a programme tracks: give each table its own range or prefix of ids.")));
 		om->fresh = false;
 		o->earn_ref = (char *) earn.ref;
 		o->lot_id = earn.lot_id;

@@ -128,7 +128,8 @@ ly_points_earn(LyEarnArgs *args)
 	if (m.debt > 0 && ly_find_keyed(member_id, "earn", args->source, args->ref, &prev))
 	{
 		args->replayed = true;
-		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
+		return args->key_is_new ? 0 :
+			keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	if (!args->expiry_given)
 		expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
@@ -167,7 +168,8 @@ ly_points_earn(LyEarnArgs *args)
 	if (entry_id == 0)			/* a repeated call: nothing was written */
 	{
 		args->replayed = true;
-		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
+		return args->key_is_new ? 0 :
+			keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	args->lot_id = lot->lot_id;
 	if (args->qualifying_lot)
