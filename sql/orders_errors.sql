@@ -309,6 +309,16 @@ INSERT INTO orderr_pos VALUES (500, 'orderr-other', 50000, 'paid', '2026-03-11 1
 SELECT t.orders, m.external_id AS customer, o.order_id, o.earned, o.earn_ref, o.lot_id IS NOT NULL AS has_lot
 FROM loyalty.order_state o JOIN loyalty.tracked_table t USING (tracked_id) JOIN loyalty.member m USING (member_id)
 WHERE t.orders IN ('orderr_web'::regclass, 'orderr_pos'::regclass) ORDER BY 1, 2;
+-- an earn made by hand with an order's key takes it too: refused the same
+-- way, whether the order is written inside the member's cached balance
+-- window (direct path, 2026-03-12) or back-dated before its last entry
+-- (statement path, 2026-03-01)
+SELECT loyalty.earn(loyalty.member('orderr_main', 'orderr-two'), 5, 'order', '501',
+                    at => '2026-03-11 13:00+08') > 0 AS earned_by_hand;
+SELECT pg_temp.fingerprint() AS fp \gset
+SELECT pg_temp.try($q$INSERT INTO orderr_web VALUES (501, 'orderr-two', 30000, 'paid', '2026-03-12 10:00+08')$q$) AS in_window;
+SELECT pg_temp.try($q$INSERT INTO orderr_web VALUES (501, 'orderr-two', 30000, 'paid', '2026-03-01 10:00+08')$q$) AS back_dated;
+SELECT pg_temp.fingerprint() = :'fp' AS nothing_written;
 SELECT * FROM pg_temp.ledger('orderr-two');
 SELECT loyalty.untrack_orders('orderr_web');
 SELECT loyalty.untrack_orders('orderr_pos');

@@ -216,8 +216,15 @@ typedef struct LyEarnArgs
 	bool		qualifying_lot;		/* the lot qualifies from `at` */
 	Datum		detail;
 	LyMember   *member;			/* already loaded and locked (stale after), or NULL */
-	bool		key_is_new;		/* the caller knows no such earn: a taken key is not
-								 * replayed, the call returns 0 with `replayed` set */
+	/*
+	 * Set when the caller knows no earn with this key exists (an order's
+	 * earn for a generation order_state has not earned): the key is not
+	 * looked up before the insert, and if it is taken after all, this is
+	 * called instead of a replay and must raise an error, which undoes what
+	 * was written with its (sub)transaction.
+	 */
+	void		(*key_taken) (const struct LyEarnArgs *args);
+	const void *key_taken_arg;
 	int64		lot_id;			/* out: the lot created */
 	bool		replayed;		/* out: the key was taken */
 } LyEarnArgs;

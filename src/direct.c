@@ -594,12 +594,15 @@ keep_written(LyTable *t, HeapTuple tuple)
 /*
  * Index entries for the current row, just written: every index whose
  * predicate it satisfies (only the summarizing ones after a HOT update that
- * needs them), unique ones checked as an INSERT checks them.
+ * needs them), unique ones checked as an INSERT checks them, except unique
+ * index `arbiter` (if valid): a key already there is reported (false), not
+ * raised, and the entry is made all the same.
  */
-static void
-index_upkeep(LyTable *t, bool only_summarizing)
+static bool
+index_upkeep(LyTable *t, bool only_summarizing, Oid arbiter)
 {
 	OpenTable  *ot = t->open;
+	List	   *conflicts = NIL;
 
 	if (ot->estate == NULL)
 	{
@@ -616,12 +619,15 @@ index_upkeep(LyTable *t, bool only_summarizing)
 		MemoryContextSwitchTo(old);
 	}
 	if (ot->rri->ri_NumIndices > 0)
-		(void) ExecInsertIndexTuples(ot->rri, t->current, ot->estate, false, false, NULL, NIL
+		conflicts = ExecInsertIndexTuples(ot->rri, t->current, ot->estate, false,
+										  OidIsValid(arbiter), NULL,
+										  OidIsValid(arbiter) ? list_make1_oid(arbiter) : NIL
 #if PG_VERSION_NUM >= 160000
-									 ,only_summarizing
+										  ,only_summarizing
 #endif
 			);
 	ResetPerTupleExprContext(ot->estate);
+	return conflicts == NIL;
 }
 
 /*
@@ -650,10 +656,27 @@ void
 ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
 				const bool *isnull)
 {
+	(void) ly_table_insert_new_key(t, n, attnums, values, isnull, NULL);
+}
+
+/*
+ * ly_table_insert of a row whose key in unique index `index` the caller
+ * expects to be new, so it was not looked up first: false if another row
+ * (committed, or this transaction's) has it.  The row and its index entries
+ * are written all the same, so on false the caller must raise an error,
+ * which undoes them with its (sub)transaction.  Only for keys whose writers
+ * exclude each other by a lock taken first (the member row for ledger
+ * entries): a writer of the same key still in progress is a conflict too.
+ */
+bool
+ly_table_insert_new_key(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
+						const bool *isnull, const char *index)
+{
 	TupleDesc	desc = RelationGetDescr(t->rel);
 	Datum	   *all = palloc0(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	HeapTuple	tuple;
+	bool		is_new;
 
 	memset(nulls, true, sizeof(bool) * desc->natts);
 	spread_columns(n, attnums, values, isnull, all, nulls, NULL);
@@ -664,9 +687,10 @@ ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *value
 	tuple = heap_form_tuple(desc, all, nulls);
 	simple_heap_insert(t->rel, tuple);
 	keep_written(t, tuple);
-	index_upkeep(t, false);
+	is_new = index_upkeep(t, false, index ? ly_relid(index) : InvalidOid);
 	pfree(all);
 	pfree(nulls);
+	return is_new;
 }
 
 /*
@@ -707,7 +731,7 @@ ly_table_update(LyTable *t, int n, const AttrNumber *attnums, const Datum *value
 #endif
 	keep_written(t, updated);
 	if (indexes)
-		index_upkeep(t, only_summarizing);
+		(void) index_upkeep(t, only_summarizing, InvalidOid);
 	pfree(all);
 	pfree(nulls);
 	pfree(replace);

@@ -64,6 +64,8 @@ extern bool ly_table_lock(LyTable *t, LockTupleMode mode);
 extern Datum ly_table_get(LyTable *t, AttrNumber attnum, bool *isnull);
 extern void ly_table_insert(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
 							const bool *isnull);
+extern bool ly_table_insert_new_key(LyTable *t, int n, const AttrNumber *attnums,
+									const Datum *values, const bool *isnull, const char *index);
 extern void ly_table_update(LyTable *t, int n, const AttrNumber *attnums, const Datum *values,
 							const bool *isnull);
 

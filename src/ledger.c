@@ -1157,7 +1157,7 @@ entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot
 
 	ly_table_open(&t, "points_entry", RowExclusiveLock);
 	ly_table_columns(&t, entry_columns, EC_COUNT, entry_attnums, &entry_relid);
-	if (e->keyed)
+	if (e->keyed && !e->key_is_new)
 	{
 		Datum		key[4] = {Int64GetDatum(member_id), CStringGetTextDatum(e->operation),
 		CStringGetTextDatum(e->source), CStringGetTextDatum(e->ref)};
@@ -1183,6 +1183,15 @@ entry_insert_direct(int64 member_id, int64 entry_id, const LyEntry *e, int64 lot
 	values[EC_DETAIL] = detail;
 	isnull[EC_DETAIL] = detail == (Datum) 0;
 	values[EC_BOOKED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (e->keyed && e->key_is_new)
+	{
+		/* the member's lock keeps other writers of its keys out: no lookup first */
+		bool		is_new = ly_table_insert_new_key(&t, EC_COUNT, entry_attnums, values, isnull,
+													 "points_entry_key");
+
+		ly_table_close(&t);
+		return is_new;			/* false: written all the same, the caller raises */
+	}
 	ly_table_insert(&t, EC_COUNT, entry_attnums, values, isnull);
 	ly_table_close(&t);
 	return true;

@@ -91,6 +91,9 @@ typedef struct LyEntry
 	bool		qualifying;
 	Datum		detail;			/* jsonb as text, or 0 */
 	bool		keyed;			/* carries an idempotency key: post returns 0 if taken */
+	bool		key_is_new;		/* keyed, and known new: the direct insert does not look
+								 * it up first; if taken it returns 0 having written
+								 * the row, and the caller must raise an error */
 } LyEntry;
 
 /* A previous entry found by its idempotency key. */

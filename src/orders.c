@@ -624,6 +624,26 @@ static void cashback_price(Order *o, LyDefinitions *defs, const LyMemberFacts *f
 						   const OrderRow *row, TimestampTz at);
 static void cashback_sync(Order *o, TimestampTz at);
 
+/*
+ * The order's earn key (per customer: source "order", ref its id and
+ * generation) is taken although order_state records no earn for it: another
+ * table tracked into the programme gave this customer an order with the same
+ * id, or points were earned by hand with that key.  Refused, rather than
+ * sharing the other earn.
+ */
+static void
+order_earn_key_taken(const LyEarnArgs *earn)
+{
+	const Order *o = earn->key_taken_arg;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_LY_ORDER_REFUSED),
+			 errmsg("order \"%s\" cannot earn its points: its ledger key (earn with source \"order\" and ref \"%s\") is already taken for this customer",
+					o->order_id, earn->ref),
+			 errdetail("Another table tracked into the same programme has an order with this id for this customer, or points were earned by hand with that source and ref."),
+			 errhint("Order ids must be unique across the tables a programme tracks: give each table its own range or prefix of ids.")));
+}
+
 /* Price the order at `at` and record its points pending (new or next generation). */
 static void
 price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
@@ -661,15 +681,9 @@ price(Order *o, OrderMember *om, const OrderRow *row, TimestampTz at)
 		earn.qualifying_entry = true;
 		earn.qualifying_lot = false;	/* qualifies when completed */
 		earn.member = om->fresh ? &om->m : NULL;
-		earn.key_is_new = true;	/* order_state has no earn for this generation */
+		earn.key_taken = order_earn_key_taken;	/* order_state has no earn for this generation */
+		earn.key_taken_arg = o;
 		ly_points_earn(&earn);
-		if (earn.replayed)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_ORDER_REFUSED),
-					 errmsg("order \"%s\" cannot earn its points: its ledger key (earn with source \"order\" and ref \"%s\") is already taken for this customer",
-							o->order_id, earn.ref),
-					 errdetail("Another table tracked into the same programme has an order with this id for this customer, or points were earned by hand with that source and ref."),
-					 errhint("Order ids must be unique across the tables a programme tracks: give each table its own range or prefix of ids.")));
 		om->fresh = false;
 		o->earn_ref = (char *) earn.ref;
 		o->lot_id = earn.lot_id;

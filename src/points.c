@@ -97,10 +97,20 @@ opt_instant(FunctionCallInfo fcinfo, int argno, TimestampTz *value)
  * earn(member, points, source, ref, expires_at, available_at, at)
  * ------------------------------------------------------------------- */
 
+/* An earn whose caller knew its key to be new found it taken: the caller's error. */
+static void
+key_taken(LyEarnArgs *args)
+{
+	args->key_taken(args);
+	elog(ERROR, "earn with source \"%s\" and ref \"%s\": the key was taken and the caller did not refuse it",
+		 args->source, args->ref);
+}
+
 /*
  * Earn as args say, inside ly_enter: used by earn(), record_event() and the
  * order trigger.  Returns the entry id (the first call's on a replay, with
- * args->replayed set) and the new lot in args->lot_id.
+ * args->replayed set) and the new lot in args->lot_id.  With args->key_taken
+ * set, a taken key is the caller's error (raised through it), not a replay.
  */
 int64
 ly_points_earn(LyEarnArgs *args)
@@ -128,8 +138,9 @@ ly_points_earn(LyEarnArgs *args)
 	if (m.debt > 0 && ly_find_keyed(member_id, "earn", args->source, args->ref, &prev))
 	{
 		args->replayed = true;
-		return args->key_is_new ? 0 :
-			keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
+		if (args->key_taken)
+			key_taken(args);
+		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	if (!args->expiry_given)
 		expires_at = ly_policy_expiry(&m, available_at, &has_expiry);
@@ -144,6 +155,7 @@ ly_points_earn(LyEarnArgs *args)
 	entry.points = points;
 	entry.qualifying = args->qualifying_entry;
 	entry.keyed = true;
+	entry.key_is_new = args->key_taken != NULL;
 	entry.detail = args->detail;
 	/*
 	 * Without debt, and inside the window where the cached balance holds, a
@@ -168,8 +180,9 @@ ly_points_earn(LyEarnArgs *args)
 	if (entry_id == 0)			/* a repeated call: nothing was written */
 	{
 		args->replayed = true;
-		return args->key_is_new ? 0 :
-			keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
+		if (args->key_taken)
+			key_taken(args);	/* the entry may have been written: never returns */
+		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	args->lot_id = lot->lot_id;
 	if (args->qualifying_lot)
