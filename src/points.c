@@ -99,7 +99,7 @@ opt_instant(FunctionCallInfo fcinfo, int argno, TimestampTz *value)
 
 /* An earn whose caller knew its key to be new found it taken: the caller's error. */
 static void
-key_taken(LyEarnArgs *args)
+refuse_taken_key(LyEarnArgs *args)
 {
 	args->key_taken(args);
 	elog(ERROR, "earn with source \"%s\" and ref \"%s\": the key was taken and the caller did not refuse it",
@@ -139,7 +139,7 @@ ly_points_earn(LyEarnArgs *args)
 	{
 		args->replayed = true;
 		if (args->key_taken)
-			key_taken(args);
+			refuse_taken_key(args);
 		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	if (!args->expiry_given)
@@ -181,7 +181,7 @@ ly_points_earn(LyEarnArgs *args)
 	{
 		args->replayed = true;
 		if (args->key_taken)
-			key_taken(args);	/* the entry may have been written: never returns */
+			refuse_taken_key(args);	/* the entry may have been written: never returns */
 		return keyed_replay(member_id, "earn", args->source, args->ref, key, "points", 1, points);
 	}
 	args->lot_id = lot->lot_id;
