@@ -52,7 +52,12 @@ CREATE TABLE @extschema@.order_state (
     updated_at    timestamptz NOT NULL,
     priced        jsonb,                       -- how the points were computed
     PRIMARY KEY (member_id, tracked_id, order_id)
-);
+)
+-- Every row is updated at least once (completion) and stays in its page
+-- only if the page has room: 30% kept free for that makes the update HOT
+-- (no new index entries, no search for another page).  At 100% only one
+-- completion in fifteen was HOT in the orders benchmark.
+WITH (fillfactor = 70);
 CREATE INDEX order_state_order ON @extschema@.order_state (tracked_id, order_id);
 COMMENT ON TABLE @extschema@.order_state IS 'Where each tracked order stands on the loyalty side: state, generation, amount, refunds, points.';
 
