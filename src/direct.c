@@ -285,6 +285,9 @@ open_scan_index(OpenTable *ot, Oid relid, ScanIndex *transient_space, bool *tran
 	ResourceOwner saved = CurrentResourceOwner;
 	ScanIndex  *si;
 
+	/* the lock the index upkeep takes, if the table is written: one lock, not two */
+	LOCKMODE	mode = ot->lockmode >= RowExclusiveLock ? RowExclusiveLock : AccessShareLock;
+
 	*transient = false;
 	for (int i = 0; i < ot->nscan; i++)
 		if (RelationGetRelid(ot->scan[i].index) == relid)
@@ -293,13 +296,13 @@ open_scan_index(OpenTable *ot, Oid relid, ScanIndex *transient_space, bool *tran
 	{
 		*transient = true;
 		si = transient_space;
-		si->index = index_open(relid, AccessShareLock);
+		si->index = index_open(relid, mode);
 	}
 	else
 	{
 		si = &ot->scan[ot->nscan];
 		CurrentResourceOwner = TopTransactionResourceOwner;
-		si->index = index_open(relid, AccessShareLock);
+		si->index = index_open(relid, mode);
 		CurrentResourceOwner = saved;
 		ot->nscan++;
 	}

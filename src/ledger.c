@@ -104,7 +104,8 @@ member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts)
 	bool		isnull[MEMBER_LOCK_NCOLS];
 	const LySettings *settings;
 
-	ly_table_open(&t, "member", lock ? RowShareLock : AccessShareLock);
+	/* a row locked here is written next: lock the table once, for that */
+	ly_table_open(&t, "member", lock ? RowExclusiveLock : AccessShareLock);
 	ly_table_columns(&t, member_lock_columns, MEMBER_LOCK_NCOLS, member_attnums, &member_attnums_relid);
 	ly_table_columns(&t, member_key_column, 1, &member_key_attnum, &member_key_relid);
 	found = ly_table_fetch_hinted(&t, "member_pkey", 1, &key, &member_key_attnum, &member_hint) &&

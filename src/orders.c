@@ -528,7 +528,8 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->tracked_id = tracked_id;
 	o->order_id = pstrdup(order_id);
 	o->generation = 1;
-	order_table_open(&table, AccessShareLock);
+	/* every caller writes the order's state next: one table lock for both */
+	order_table_open(&table, RowExclusiveLock);
 	key_attnums[0] = order_attnums[OC_MEMBER];
 	key_attnums[1] = order_attnums[OC_TRACKED];
 	key_attnums[2] = order_attnums[OC_ORDER];
