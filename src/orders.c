@@ -528,7 +528,7 @@ order_load(int64 member_id, int64 tracked_id, const char *order_id, Order *o)
 	o->tracked_id = tracked_id;
 	o->order_id = pstrdup(order_id);
 	o->generation = 1;
-	/* every caller writes the order's state next: one table lock for both */
+	/* its callers (the trigger, refund) are writers of it: one table lock, in their mode */
 	order_table_open(&table, RowExclusiveLock);
 	key_attnums[0] = order_attnums[OC_MEMBER];
 	key_attnums[1] = order_attnums[OC_TRACKED];

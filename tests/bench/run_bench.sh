@@ -150,6 +150,10 @@ for r in $(seq 1 "$ROUNDS"); do
             [[ " ${CLIENTS[$w]} " == *" $c "* ]] || continue
             [ "${TPS["$w|$c"]:-}" = FAILED ] && continue
             j=$(( c < 2 ? c : 2 ))
+            # Start from a vacuumed, checkpointed database: what the previous
+            # run left to do in the background (autovacuum of its rows, dirty
+            # pages) must not fall into this run's window.
+            "${PSQL[@]}" -d "${DB[$w]}" -c 'VACUUM'
             "${PSQL[@]}" -d "${DB[$w]}" -c 'CHECKPOINT'
             log="$WORK/$w.c$c.r$r.log"
             rc=0
