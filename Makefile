@@ -6,14 +6,14 @@ MODULE_big = loyalty
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script is built from one SQL source per concept, in this order.
-SQL_PARTS = src/schema.sql src/api.sql src/programs.sql src/points.sql src/coupon_code.sql \
+SQL_PARTS = src/schema.sql src/api.sql src/tenants.sql src/programs.sql src/points.sql src/coupon_code.sql \
             src/rules.sql src/tiers.sql src/coupons.sql src/orders.sql \
             src/wallets.sql src/rewards.sql src/jobs.sql src/reports.sql src/member_views.sql src/verify.sql src/grants.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/upgrade/$(EXTENSION)--*--*.sql)
 
 # pg_regress suites: sql/NAME.sql -> expected/NAME.out, in this order.
-REGRESS = setup programs points points_reverse points_errors jobs reports rules tiers orders orders_errors member_views coupon_code coupons coupons_errors wallets wallets_errors rewards direct_access security
+REGRESS = setup programs points points_reverse points_errors jobs reports rules tiers orders orders_errors member_views coupon_code coupons coupons_errors wallets wallets_errors rewards direct_access security tenants
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION = $(basename $(notdir $(sort $(wildcard tests/isolation/*.spec))))
 

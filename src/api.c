@@ -7,7 +7,8 @@
  * loyalty._NAME(caller oid, args), a SECURITY DEFINER function that nobody
  * else may execute, passing the role that really called (GetUserId() here,
  * before any security-definer switch).  So the SQL body knows its caller for
- * audit and access checks, and the caller cannot forge it.  Set-returning
+ * audit and access checks, and the caller cannot forge it; the programme
+ * checks of nested calls act for it too (ly_boundary_enter).  Set-returning
  * functions pass their ReturnSetInfo through unchanged.
  */
 #include "loyalty.h"
@@ -54,6 +55,7 @@ ly_call_internal(PG_FUNCTION_ARGS)
 	FmgrInfo   *target = (FmgrInfo *) fcinfo->flinfo->fn_extra;
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	Datum		result;
+	int			depth;
 
 	if (target == NULL)
 	{
@@ -70,7 +72,10 @@ ly_call_internal(PG_FUNCTION_ARGS)
 	inner->args[0].isnull = false;
 	for (int i = 0; i < fcinfo->nargs; i++)
 		inner->args[i + 1] = fcinfo->args[i];
+	/* the body runs as the owner: programme checks inside act for the caller */
+	depth = ly_boundary_enter(GetUserId());
 	result = FunctionCallInvoke(inner);
+	ly_boundary_leave(depth);
 	fcinfo->isnull = inner->isnull;
 	return result;
 }

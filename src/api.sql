@@ -6,7 +6,8 @@
 -- could not otherwise know.  The _NAME functions are executable by their
 -- owner only (grants.sql), so nobody can pass a forged caller.
 
--- The programme with this code; unknown codes raise LY003.
+-- The programme with this code; unknown codes raise LY003, a programme the
+-- calling role may not use 42501.
 CREATE FUNCTION @extschema@._program_row(code text)
 RETURNS @extschema@.program
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -24,6 +25,7 @@ BEGIN
             MESSAGE = format('program "%s" does not exist', code),
             HINT = 'Create it with loyalty.create_program().';
     END IF;
+    PERFORM @extschema@._require_program(p.program_id);   -- grant_program (tenants.sql)
     RETURN p;
 END
 $$;

@@ -289,6 +289,7 @@ ly_coupon_read(int64 code, LyCouponRow *row)
 		row->code = code;
 		row->template_id = DatumGetInt64(values[COUPON_ATT_TEMPLATE - 1]);
 		row->program_id = DatumGetInt64(values[COUPON_ATT_PROGRAM - 1]);
+		ly_require_program(row->program_id);
 		row->has_member = !isnull[COUPON_ATT_MEMBER - 1];
 		row->member_id = row->has_member ? DatumGetInt64(values[COUPON_ATT_MEMBER - 1]) : 0;
 		row->state = state_from_text(DatumGetTextPP(values[COUPON_ATT_STATE - 1]));
@@ -315,6 +316,7 @@ ly_coupon_member(int64 member_id, LyCouponMember *member)
 		ly_unknown_member(member_id);
 	member->member_id = member_id;
 	member->program_id = DatumGetInt64(values[MEMBER_ATT_PROGRAM - 1]);
+	ly_require_program(member->program_id);
 }
 
 /* ---------------------------------------------------------------------

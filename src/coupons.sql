@@ -388,6 +388,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LY004', MESSAGE = format('member %s does not exist', member),
             HINT = 'Enrol the customer with loyalty.enroll() first.';
     END IF;
+    PERFORM @extschema@._require_program(m.program_id);
     RETURN m;
 END
 $$;
@@ -643,12 +644,14 @@ AS $$
 DECLARE
     c @extschema@.coupon;
     owner bigint;
+    pid bigint;
 BEGIN
     LOOP
-        SELECT cc.member_id INTO owner FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code;
+        SELECT cc.member_id, cc.program_id INTO owner, pid FROM @extschema@.coupon cc WHERE cc.code OPERATOR(@extschema@.=) _coupon_locked.code;
         IF NOT FOUND THEN
             PERFORM @extschema@._coupon_refused('unknown_code', format('code %s is not a coupon', code));
         END IF;
+        PERFORM @extschema@._require_program(pid);
         IF owner IS NOT NULL THEN
             PERFORM 1 FROM @extschema@.member m WHERE m.member_id = owner FOR UPDATE;
         END IF;
@@ -823,9 +826,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM @extschema@._require(member, 'member'), @extschema@._require_instant(at);
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = _member_coupons.member) THEN
-        RAISE EXCEPTION USING ERRCODE = 'LY004', MESSAGE = format('member %s does not exist', member);
-    END IF;
+    PERFORM @extschema@._member_exists(member);
     -- the state at `at`, from the coupon's times: used from used_at, void
     -- from closed_at, locked until its share unlocked, expired from the end
     -- of its window (booked by expire_coupons or not)
@@ -969,6 +970,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM @extschema@.coupon_share s WHERE s.token = _share_status.token) THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('share token "%s" does not exist', token));
     END IF;
+    PERFORM @extschema@._require_program(s.program_id) FROM @extschema@.coupon_share s WHERE s.token = _share_status.token;
     RETURN QUERY
     SELECT s.code, (SELECT count(*)::int FROM @extschema@.coupon_share_friend f WHERE f.token = s.token),
            s.required, s.unlocked_at IS NOT NULL
@@ -1004,6 +1006,7 @@ SELECT p.code AS program, t.code AS template, t.scope, t.kind,
 FROM @extschema@.coupon_template t
 JOIN @extschema@.program p ON p.program_id = t.program_id
 LEFT JOIN @extschema@.coupon c ON c.template_id = t.template_id
+WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.code, t.template_id, t.code, t.scope, t.kind;
 COMMENT ON VIEW @extschema@.coupon_performance IS
     'Per coupon campaign: claimed, redeemed, expired, voided, redemption rate, discount given and the order value it touched.';

@@ -62,6 +62,7 @@ ly_program_id(const char *code)
 				(errcode(ERRCODE_LY_UNKNOWN_PROGRAM),
 				 errmsg("program \"%s\" does not exist", code),
 				 errhint("Create it with loyalty.create_program().")));
+	ly_require_program(ly_col_int64(0, 1, 0));
 	return ly_col_int64(0, 1, 0);
 }
 

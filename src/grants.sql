@@ -72,7 +72,9 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.set_wallet_rules(bigint, jsonb),
     @extschema@.grant_wallet(bigint, name, text),
     @extschema@.fund_wallet(bigint, bigint, text, timestamptz),
-    @extschema@.add_reward(text, text, text, bigint, int, text)
+    @extschema@.add_reward(text, text, text, bigint, int, text),
+    @extschema@.grant_program(name, text),
+    @extschema@.revoke_program(name, text)
 TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
     @extschema@.run_expiry(timestamptz, int),
@@ -95,11 +97,13 @@ GRANT SELECT ON
     @extschema@.reward_redemptions_daily
 TO loyalty_reader, loyalty_admin;
 -- Views call these with the reader's rights: points_liability asks balance()
--- for members who owe points, member_overview and dormant_members points().
+-- for members who owe points, member_overview and dormant_members points();
+-- every view keeps the rows of the programmes the reader may use.
 GRANT EXECUTE ON FUNCTION
     @extschema@.balance(bigint, timestamptz),
     @extschema@.points(bigint, timestamptz)
 TO loyalty_reader;
+GRANT EXECUTE ON FUNCTION @extschema@.program_visible(bigint) TO loyalty_reader, loyalty_app, loyalty_admin;
 
 -- Administrators read everything (and write nothing directly).
 GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO loyalty_admin;

@@ -135,6 +135,7 @@ job_drive(FunctionCallInfo fcinfo, JobRun *run, JobBatch batch, void *state)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be positive, got %d", batch_size)));
 	ly_require_admin(GetUserId(), psprintf("loyalty.%s", run->job));
+	ly_require_unlimited(psprintf("loyalty.%s", run->job));
 	run->atomic = call_is_atomic(fcinfo);
 	if (run->atomic)
 		ereport(NOTICE,

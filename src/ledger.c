@@ -125,6 +125,7 @@ member_read(int64 member_id, bool lock, LyMember *m, LyMemberRowFacts *facts)
 	memset(m, 0, sizeof(*m));
 	m->member_id = member_id;
 	m->program_id = DatumGetInt64(d[0]);
+	ly_require_program(m->program_id);
 	m->booked = DatumGetInt64(d[1]);
 	m->debt = DatumGetInt64(d[2]);
 	m->lifetime_earned = DatumGetInt64(d[3]);
@@ -269,6 +270,7 @@ ly_member_from_row(LyMember *m, int64 member_id, uint64 row)
 	memset(m, 0, sizeof(*m));
 	m->member_id = member_id;
 	m->program_id = ly_col_int64(row, 1, 0);
+	ly_require_program(m->program_id);
 	m->booked = ly_col_int64(row, 2, 0);
 	m->debt = ly_col_int64(row, 3, 0);
 	m->lifetime_earned = ly_col_int64(row, 4, 0);
@@ -1488,7 +1490,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
  * ------------------------------------------------------------------- */
 
 static LyPlan plan_read_cache = {
-	"SELECT last_entry_at, cache_until, cache_available FROM loyalty.member WHERE member_id = $1",
+	"SELECT last_entry_at, cache_until, cache_available, program_id FROM loyalty.member WHERE member_id = $1",
 	1, {INT8OID}
 };
 
@@ -1569,6 +1571,7 @@ ly_effective_points(int64 member_id, TimestampTz at)
 
 	if (ly_exec(&plan_read_cache, values, NULL, 1) != 1)
 		ly_unknown_member(member_id);
+	ly_require_program(ly_col_int64(0, 4, 0));
 	if (ly_col_is_null(0, 1))
 		return 0;				/* no entry yet */
 	last_entry_at = ly_col_timestamptz(0, 1, 0);

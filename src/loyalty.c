@@ -137,6 +137,7 @@ typedef struct CallFrame
 {
 	int			xact_level;
 	int			guc_nest_level;
+	Oid			caller;			/* the role at the API boundary (tenants.c) */
 } CallFrame;
 
 #define MAX_CALL_DEPTH 64
@@ -181,9 +182,13 @@ pin_statement_settings(void)
 	return level;
 }
 
-/* Enter the privileged section: see loyalty.h. */
-void
-ly_enter(LyCall *call)
+/*
+ * Push a frame for a call by `caller`; its depth.  The outermost frame's
+ * caller is the role at the API boundary: calls nested inside run as the
+ * extension's owner, but act for that role.
+ */
+static int
+push_call(Oid caller)
 {
 	static bool callbacks_registered = false;
 
@@ -197,16 +202,57 @@ ly_enter(LyCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
 				 errmsg("loyalty calls are nested more than %d deep", MAX_CALL_DEPTH)));
+	call_stack[call_depth].xact_level = GetCurrentTransactionNestLevel();
+	call_stack[call_depth].guc_nest_level = 0;
+	call_stack[call_depth].caller = call_depth > 0 ? call_stack[0].caller : caller;
+	return call_depth++;
+}
+
+/* Pop the frames from `depth` on, restoring the settings its statements pinned. */
+static void
+pop_call(int depth)
+{
+	int			guc_nest_level = call_stack[depth].guc_nest_level;
+
+	if (guc_nest_level != 0)
+		AtEOXact_GUC(true, guc_nest_level);
+	call_depth = depth;
+}
+
+/* The role at the API boundary of the running call (the user when none runs). */
+Oid
+ly_tenant_caller(void)
+{
+	return call_depth > 0 ? call_stack[0].caller : GetUserId();
+}
+
+/*
+ * The SQL-implemented API's boundary (api.c): record the caller for the
+ * checks nested calls make, switching nothing else.
+ */
+int
+ly_boundary_enter(Oid caller)
+{
+	return push_call(caller);
+}
+
+void
+ly_boundary_leave(int depth)
+{
+	pop_call(depth);
+}
+
+/* Enter the privileged section: see loyalty.h. */
+void
+ly_enter(LyCall *call)
+{
+	call->depth = push_call(GetUserId());
 	call->saved_read_only = spi_read_only;
 	spi_read_only = false;
 	call->caller = GetUserId();
 	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
 	SetUserIdAndSecContext(ly_owner(),
 						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	call->depth = call_depth;
-	call_stack[call_depth].xact_level = GetCurrentTransactionNestLevel();
-	call_stack[call_depth].guc_nest_level = 0;
-	call_depth++;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
@@ -223,13 +269,9 @@ ly_enter_read(LyCall *call)
 void
 ly_leave(LyCall *call)
 {
-	int			guc_nest_level = call_stack[call->depth].guc_nest_level;
-
 	spi_read_only = call->saved_read_only;
 	SPI_finish();
-	if (guc_nest_level != 0)
-		AtEOXact_GUC(true, guc_nest_level);
-	call_depth = call->depth;
+	pop_call(call->depth);
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
 }
 

@@ -56,6 +56,9 @@
  * a call that runs none (direct table access only) does not pay for it.  On
  * error, transaction abort restores the user and the GUCs.  ly_enter_read()
  * is for STABLE readers: their statements all see the caller's snapshot.
+ * Calls nest (a C function run by an SQL one, a trigger's enrolment); the
+ * outermost call's caller, ly_tenant_caller(), is the role whose programme
+ * grants every nested check applies.
  */
 typedef struct LyCall
 {
@@ -69,6 +72,15 @@ typedef struct LyCall
 extern void ly_enter(LyCall *call);
 extern void ly_enter_read(LyCall *call);
 extern void ly_leave(LyCall *call);
+extern int	ly_boundary_enter(Oid caller);
+extern void ly_boundary_leave(int depth);
+extern Oid	ly_tenant_caller(void);
+
+/* ---- Programmes a role may use: grant_program (tenants.c) ---- */
+extern bool ly_program_allowed(int64 program_id);
+extern bool ly_caller_limited(void);
+extern void ly_require_program(int64 program_id);
+extern void ly_require_unlimited(const char *what);
 extern Oid	ly_owner(void);
 extern Oid	ly_relid(const char *relname);
 extern bool ly_is_admin(Oid role);

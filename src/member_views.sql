@@ -32,7 +32,8 @@ SELECT p.code AS program, m.member_id AS member, m.external_id, m.tier,
        m.joined_at
 FROM @extschema@.member m
 JOIN @extschema@.program p ON p.program_id = m.program_id
-LEFT JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id;
+LEFT JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id
+WHERE @extschema@.program_visible(m.program_id);
 COMMENT ON VIEW @extschema@.member_overview IS 'Per member: tier, available and pending points, lifetime points, orders, spend, first and last order.';
 
 CREATE VIEW @extschema@.tier_distribution AS
@@ -54,7 +55,8 @@ SELECT p.code AS program, t.code AS tier, t.rank,
              / NULLIF(sum(COALESCE(c.members, 0)) OVER (PARTITION BY t.program_id), 0), 2) AS share_pct
 FROM tiers t
 JOIN @extschema@.program p ON p.program_id = t.program_id
-LEFT JOIN counts c ON c.program_id = t.program_id AND c.tier IS NOT DISTINCT FROM t.code;
+LEFT JOIN counts c ON c.program_id = t.program_id AND c.tier IS NOT DISTINCT FROM t.code
+WHERE @extschema@.program_visible(p.program_id);
 COMMENT ON VIEW @extschema@.tier_distribution IS 'Members and their share per tier (tier NULL: below the lowest tier).';
 
 CREATE VIEW @extschema@.dormant_members AS
@@ -65,7 +67,8 @@ SELECT p.code AS program, m.member_id AS member, m.external_id, m.tier,
 FROM @extschema@.member m
 JOIN @extschema@.program p ON p.program_id = m.program_id
 LEFT JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id
-WHERE COALESCE(mo.last_completed, m.joined_at)
+WHERE @extschema@.program_visible(m.program_id)
+  AND COALESCE(mo.last_completed, m.joined_at)
       < pg_catalog.now() - pg_catalog.make_interval(months => COALESCE((p.settings ->> 'dormant_months')::int, 6));
 COMMENT ON VIEW @extschema@.dormant_members IS 'Members with no completed order in the programme''s dormant_months (members who never ordered count from joining).';
 
@@ -86,6 +89,7 @@ SELECT p.code AS program, b.bucket, b.bucket_order,
        round(100.0 * count(s.spend) / NULLIF(sum(count(s.spend)) OVER (PARTITION BY p.program_id), 0), 2) AS share_pct
 FROM @extschema@.program p CROSS JOIN b
 LEFT JOIN spends s ON s.program_id = p.program_id AND s.spend BETWEEN b.lo AND b.hi
+WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.program_id, p.code, b.bucket, b.bucket_order;
 COMMENT ON VIEW @extschema@.spend_distribution IS 'Members per bucket of spend (paid and completed orders less refunds, in major units).';
 
@@ -106,6 +110,7 @@ SELECT p.code AS program, b.bucket, b.bucket_order,
        round(100.0 * count(f.orders) / NULLIF(sum(count(f.orders)) OVER (PARTITION BY p.program_id), 0), 2) AS share_pct
 FROM @extschema@.program p CROSS JOIN b
 LEFT JOIN freq f ON f.program_id = p.program_id AND f.orders BETWEEN b.lo AND b.hi
+WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.program_id, p.code, b.bucket, b.bucket_order;
 COMMENT ON VIEW @extschema@.purchase_frequency IS 'Members per bucket of order count (paid and completed orders).';
 
@@ -118,7 +123,7 @@ WITH base AS (
     FROM @extschema@.member m
     JOIN @extschema@.program p ON p.program_id = m.program_id
     JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id
-    WHERE mo.orders > 0
+    WHERE mo.orders > 0 AND @extschema@.program_visible(m.program_id)
 )
 SELECT p.code AS program, b.member_id AS member, b.external_id, b.recency_days, b.frequency, b.monetary,
        ntile(5) OVER (PARTITION BY b.program_id ORDER BY b.recency_days DESC, b.member_id) AS r_score,

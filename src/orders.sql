@@ -295,6 +295,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY014', MESSAGE = format('%s is not tracked', orders);
     END IF;
+    PERFORM @extschema@._require_program(t.program_id);
     IF NOT pg_has_role(caller, (SELECT c.relowner FROM pg_class c WHERE c.oid = orders), 'USAGE') THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = format('cannot untrack %s: must be the owner of the table', orders);

@@ -132,6 +132,7 @@ BEGIN
     IF btrim(name) = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'name must not be empty';
     END IF;
+    PERFORM @extschema@._require_unlimited('loyalty.create_program()');
     IF currency !~ '^[A-Z]{3}$' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid currency "%s"', currency),
@@ -312,16 +313,20 @@ RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    pid bigint;
 BEGIN
     PERFORM @extschema@._require(member, 'member');
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = _member_exists.member) THEN
+    SELECT m.program_id INTO pid FROM @extschema@.member m WHERE m.member_id = _member_exists.member;
+    IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY004',
             MESSAGE = format('member %s does not exist', member),
             HINT = 'Enrol the customer with loyalty.enroll() first.';
     END IF;
+    PERFORM @extschema@._require_program(pid);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._member_exists(bigint) IS 'Internal: raise LY004 unless the member exists.';
+COMMENT ON FUNCTION @extschema@._member_exists(bigint) IS 'Internal: raise LY004 unless the member exists, 42501 unless the calling role may use its programme.';
 
 CREATE FUNCTION @extschema@.tag_member(member bigint, tag text)
 RETURNS void

@@ -14,6 +14,7 @@ FROM @extschema@.points_entry e
 JOIN @extschema@.member m ON m.member_id = e.member_id
 JOIN @extschema@.program p ON p.program_id = m.program_id
 WHERE e.operation <> ALL (ARRAY['settle', 'release', 'hold'])   -- these move no points
+  AND @extschema@.program_visible(p.program_id)
 GROUP BY p.code, 2;
 COMMENT ON VIEW @extschema@.points_daily IS
     'Booked points entries per programme and local day: earned, spent, expired (as booked by run_expiry), reversed (net points taken back), adjusted, transferred.';
@@ -36,6 +37,7 @@ WITH lots AS (
     LEFT JOIN @extschema@.points_lot l
            ON l.member_id = m.member_id AND l.remaining > 0
           AND (l.expires_at IS NULL OR l.expires_at > now())
+    WHERE @extschema@.program_visible(m.program_id)   -- before balance() below
     GROUP BY m.program_id, m.member_id, m.debt
 ),
 owed AS (
@@ -63,6 +65,7 @@ SELECT p.code AS program,
        COALESCE(sum(o.debt), 0)::bigint AS debt_points
 FROM @extschema@.program p
 LEFT JOIN owed o ON o.program_id = p.program_id
+WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.program_id, p.code, p.currency, p.settings;
 COMMENT ON VIEW @extschema@.points_liability IS
     'Outstanding points per programme now, their money value (point_value, rounded half-up), pending points, what expires within 30/60/90 days, and debt still owed.';
@@ -83,7 +86,7 @@ JOIN @extschema@.wallet w ON w.wallet_id = e.wallet_id
 JOIN @extschema@.wallet_transfer t ON t.transfer_id = e.transfer_id
 JOIN @extschema@.wallet cw ON cw.wallet_id = t.credit_wallet
 JOIN @extschema@.program p ON p.program_id = w.program_id
-WHERE e.amount < 0
+WHERE e.amount < 0 AND @extschema@.program_visible(p.program_id)
 GROUP BY p.code, 2, w.currency, w.role, cw.role, t.kind;
 COMMENT ON VIEW @extschema@.wallet_activity_daily IS
     'Posted wallet transfers per programme and local day, by currency, debit and credit wallet role (member, program, external, revenue) and kind: count and amount.';
@@ -109,6 +112,7 @@ CROSS JOIN LATERAL (SELECT x0.*, (x0.t AT TIME ZONE (SELECT p2.settings ->> 'tim
                                                    WHERE p2.program_id = x0.program_id))::date AS day) x
 JOIN @extschema@.reward r ON r.reward_id = x.reward_id
 JOIN @extschema@.program p ON p.program_id = x.program_id
+WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.code, x.day, r.sku, r.name;
 COMMENT ON VIEW @extschema@.reward_redemptions_daily IS
     'Points-mall redemptions per programme, local day and reward: redemptions, units and points spent, and cancellations with the units and points returned (on the day cancelled).';

@@ -245,6 +245,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY030', MESSAGE = format('redemption %s does not exist', redemption);
     END IF;
+    PERFORM @extschema@._require_program(d.program_id);
     -- the reward row first, as redeem_reward locks it
     PERFORM 1 FROM @extschema@.reward x WHERE x.reward_id = d.reward_id FOR UPDATE;
     SELECT * INTO d FROM @extschema@.reward_redemption x WHERE x.redemption_id = redemption FOR UPDATE;

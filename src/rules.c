@@ -132,7 +132,7 @@ ly_local_date(const char *timezone, TimestampTz at)
  * ------------------------------------------------------------------- */
 
 static LyPlan plan_member_facts = {
-	"SELECT birthday, tier, tier_since FROM loyalty.member WHERE member_id = $1",
+	"SELECT birthday, tier, tier_since, program_id FROM loyalty.member WHERE member_id = $1",
 	1, {INT8OID}
 };
 
@@ -145,6 +145,7 @@ ly_member_facts(int64 member_id, TimestampTz at, LyMemberFacts *facts)
 
 	if (ly_exec(&plan_member_facts, values, NULL, 1) != 1)
 		ly_unknown_member(member_id);
+	ly_require_program(ly_col_int64(0, 4, 0));
 	birthday = ly_col_datum(0, 1, &isnull);
 	ly_member_facts_from(facts, member_id, at, !isnull, isnull ? 0 : DatumGetDateADT(birthday),
 						 ly_col_text(0, 2), !ly_col_is_null(0, 3),

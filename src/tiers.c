@@ -253,6 +253,7 @@ member_program(int64 member_id)
 
 	if (ly_exec(&plan_member_exists, values, NULL, 1) != 1)
 		ly_unknown_member(member_id);
+	ly_require_program(ly_col_int64(0, 1, 0));
 	return ly_col_int64(0, 1, 0);
 }
 

@@ -146,10 +146,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@._require(member, 'member');
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.member m WHERE m.member_id = _tier_history.member) THEN
-        RAISE EXCEPTION USING ERRCODE = 'LY004', MESSAGE = format('member %s does not exist', member);
-    END IF;
+    PERFORM @extschema@._member_exists(member);
     RETURN QUERY SELECT h.at, h.from_tier, h.to_tier, h.qualifying, h.reason
         FROM @extschema@.tier_history h WHERE h.member_id = _tier_history.member
         ORDER BY h.at, h.change_id;

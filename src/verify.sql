@@ -21,6 +21,8 @@ DECLARE
 BEGIN
     IF program IS NOT NULL THEN
         pid := (@extschema@._program_row(program)).program_id;
+    ELSE
+        PERFORM @extschema@._require_unlimited('loyalty.verify() of every programme');
     END IF;
     -- No temporary tables here: one made beforehand by the caller, with a
     -- trigger, would run the caller's code with the owner's rights.

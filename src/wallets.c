@@ -103,7 +103,10 @@ ly_wallet_get(int64 wallet_id)
 	if (wallet_cache != NULL &&
 		(w = hash_search(wallet_cache, &wallet_id, HASH_FIND, NULL)) != NULL &&
 		ly_settings(w->program_id)->definitions_version == w->version)
+	{
+		ly_require_program(w->program_id);
 		return w;
+	}
 
 	if (!wallet_read_direct(wallet_id, &loaded))
 		unknown_wallet(wallet_id);
@@ -1232,7 +1235,10 @@ static AttrNumber wallet_attnums[WALLET_DIRECT_NCOLS];
 static Oid	direct_part_relid = InvalidOid;
 static AttrNumber part_attnums[PART_DIRECT_NCOLS];
 
-/* A wallet's definition read straight from its row (no lock); false if none. */
+/*
+ * A wallet's definition read straight from its row (no lock); false if none,
+ * 42501 if the calling role may not use its programme.
+ */
 static bool
 wallet_read_direct(int64 wallet_id, LyWallet *w)
 {
@@ -1262,6 +1268,7 @@ wallet_read_direct(int64 wallet_id, LyWallet *w)
 		w->max_transfer = isnull[7] ? 0 : DatumGetInt64(d[7]);
 		w->daily_debit_limit = isnull[8] ? 0 : DatumGetInt64(d[8]);
 		w->frozen = DatumGetBool(d[9]);
+		ly_require_program(w->program_id);
 	}
 	ly_table_close(&t);
 	return found;

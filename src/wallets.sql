@@ -389,6 +389,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LY024', MESSAGE = format('wallet %s does not exist', wallet);
     END IF;
+    PERFORM @extschema@._require_program(w.program_id);
     RETURN w;
 END
 $$;
