@@ -12,6 +12,8 @@
 -- the same two weeks: a funded budget wallet, 2% cashback, paying at checkout
 -- from the wallet, refunds (wallet money returned, cashback reversed, debt),
 -- rewards with stock, and the wallet and rewards views.
+-- Scene 64 keeps the store's own application role to its programme
+-- (grant_program): the shop next door is not its business.
 \set QUIET on
 \set ON_ERROR_STOP on
 \pset footer off
@@ -954,3 +956,22 @@ FROM loyalty.reward_redemptions_daily WHERE program = 'demo_store' ORDER BY day,
 SELECT check_name, ok, detail FROM loyalty.verify('demo_store')
 WHERE check_name LIKE 'wallets:%' OR check_name LIKE 'rewards:%';
 SELECT count(*) AS checks, bool_and(ok) AS "all ok" FROM loyalty.verify();
+
+\echo ''
+\echo '=== 64. Two brands, one database: grant_program ============================'
+\echo 'The store''s backend gets a role of its own, limited to demo_store: it still'
+\echo 'serves the store''s customers, but the shop''s members are refused (42501) and'
+\echo 'the views show it the store''s rows only.'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_store_backend') THEN
+        CREATE ROLE demo_store_backend IN ROLE loyalty_app, loyalty_reader;
+    END IF;
+END $$;
+SELECT loyalty.grant_program('demo_store_backend', 'demo_store');
+SET ROLE demo_store_backend;
+SELECT loyalty.points(:liu) AS "Liu Yang (store) points";
+\set ON_ERROR_STOP off
+SELECT loyalty.points(:li) AS "Li Wei (shop) points";
+\set ON_ERROR_STOP on
+SELECT program, tier, members FROM loyalty.tier_distribution ORDER BY program, rank NULLS FIRST;
+RESET ROLE;
