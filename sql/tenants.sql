@@ -1,8 +1,9 @@
 -- tenants: grant_program limits a role to some programmes (SPEC section 10).
 -- Programme codes of this suite: ten_a, ten_b.  Every API function a
--- limited role calls on the other programme's member, code, coupon, wallet,
--- transfer, redemption, share or tracked table is refused with 42501 and
--- writes nothing; the views show it only its programmes' rows.
+-- limited role calls on the other programme's member, coupon, wallet,
+-- transfer, redemption, share or tracked table is refused with 42501 (a
+-- programme code it may not use does not exist for it: LY003) and writes
+-- nothing; the views show it only its programmes' rows.
 SET timezone = 'UTC';
 \set VERBOSITY sqlstate
 
@@ -21,6 +22,7 @@ CREATE ROLE regress_ten_clerk IN ROLE regress_ten_app;  -- inherits the limit
 CREATE ROLE regress_ten_reader IN ROLE loyalty_reader;  -- limited to ten_a below
 CREATE ROLE regress_ten_free IN ROLE loyalty_app;       -- never limited
 CREATE ROLE regress_ten_admin IN ROLE loyalty_admin;
+CREATE ROLE regress_ten_noinherit NOINHERIT IN ROLE loyalty_admin;  -- could SET ROLE loyalty_admin
 
 -- Two programmes, each with members, points, a tier, coupons, wallets, a
 -- pending transfer, a reward redemption, a share and a tracked order table.
@@ -70,11 +72,12 @@ SELECT t.test, pg_temp.try(t.sql) AS result FROM (VALUES
   (4, 'unknown program',     $q$SELECT loyalty.grant_program('regress_ten_app', 'ten_nowhere')$q$),
   (5, 'a superuser',         format($q$SELECT loyalty.grant_program(%L, 'ten_a')$q$, current_user)),
   (6, 'an administrator',    $q$SELECT loyalty.grant_program('regress_ten_admin', 'ten_a')$q$),
+  (6, 'a NOINHERIT member of loyalty_admin', $q$SELECT loyalty.grant_program('regress_ten_noinherit', 'ten_a')$q$),
   (7, 'revoke: NULL role',   $q$SELECT loyalty.revoke_program(NULL, 'ten_a')$q$),
   (8, 'revoke: unknown program', $q$SELECT loyalty.revoke_program('regress_ten_app', 'ten_nowhere')$q$)
 ) AS t(n, test, sql) ORDER BY t.n;
 -- none of them wrote anything
-SELECT count(*) AS limits FROM loyalty.program_limit WHERE role_name LIKE 'regress_ten%';
+SELECT count(*) AS limits FROM loyalty.program_limit WHERE role::text LIKE 'regress_ten%';
 -- only administrators grant
 SET ROLE regress_ten_free;
 SELECT pg_temp.try($q$SELECT loyalty.grant_program('regress_ten_free', 'ten_a')$q$) AS app_grants,
@@ -92,7 +95,8 @@ FROM loyalty.audit_log a JOIN loyalty.program p USING (program_id)
 WHERE a.action LIKE '%_program' AND a.object LIKE 'regress_ten%' ORDER BY a.audit_id;
 
 -- What the limited application role may and may not do ----------------------------
--- Each call is made on programme ten_a (allowed) and on ten_b (refused).
+-- Each call is made on programme ten_a (allowed) and on ten_b (refused:
+-- 42501, or LY003 where the call names the programme by its code).
 CREATE TEMP TABLE ten_calls (n int, call text, on_a text, on_b text);
 GRANT SELECT ON ten_calls TO PUBLIC;
 INSERT INTO ten_calls VALUES
@@ -178,6 +182,22 @@ SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :a1)) AS free_on_a,
        pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS free_on_b;
 RESET ROLE;
 
+-- A session whose user is limited stays limited after SET ROLE to a group
+-- role that is not (loyalty_app), or back to itself.
+SET SESSION AUTHORIZATION regress_ten_app;
+SET ROLE loyalty_app;
+SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :a1)) AS as_app_on_a,
+       pg_temp.try(format('SELECT loyalty.earn(%s, 1, %L, %L)', :b1, 'app', 'set-role')) AS as_app_on_b;
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+
+-- A renamed role stays limited (limits are kept by role, not by name).
+ALTER ROLE regress_ten_app RENAME TO regress_ten_app_renamed;
+SET ROLE regress_ten_app_renamed;
+SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS renamed_on_b;
+RESET ROLE;
+ALTER ROLE regress_ten_app_renamed RENAME TO regress_ten_app;
+
 -- The views show a limited reader its programmes only -----------------------------
 CREATE TEMP VIEW ten_view_programs AS
 SELECT v.name, array_agg(DISTINCT v.program ORDER BY v.program) FILTER (WHERE v.program LIKE 'ten\_%') AS ten_programs,
@@ -197,7 +217,25 @@ GROUP BY v.name;
 GRANT SELECT ON ten_view_programs TO PUBLIC;
 SET ROLE regress_ten_reader;
 SELECT name, ten_programs, all_programs FROM ten_view_programs ORDER BY name;
+-- the views are security barriers: a function of the reader's in the query
+-- sees only the rows the view lets through (NOTICEs: ten_a's only)
+CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+    RAISE NOTICE 'peek: %', $1;
+    RETURN true;
+END
+$$;
+\set VERBOSITY default
+SELECT count(*) AS rows FROM loyalty.member_overview WHERE external_id LIKE '_1' AND pg_temp.peek(program || ' ' || external_id);
+\set VERBOSITY sqlstate
+DROP FUNCTION pg_temp.peek(text);
 RESET ROLE;
+-- and SET ROLE loyalty_reader does not lift the reader's limit
+SET SESSION AUTHORIZATION regress_ten_reader;
+SET ROLE loyalty_reader;
+SELECT name, ten_programs, all_programs FROM ten_view_programs WHERE name = 'member_overview';
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
 -- an unlimited reader sees both (and the other suites' programmes)
 GRANT loyalty_reader TO regress_ten_free;
 SET ROLE regress_ten_free;
@@ -250,11 +288,11 @@ RESET ROLE;
 SELECT a.role_name, p.code AS program, a.action, a.object, a.detail
 FROM loyalty.audit_log a LEFT JOIN loyalty.program p USING (program_id)
 WHERE a.action = 'revoke_program' AND a.object LIKE 'regress_ten%' ORDER BY a.audit_id;
-SELECT count(*) AS grants_left FROM loyalty.program_grant WHERE role_name = 'regress_ten_app';
+SELECT count(*) AS grants_left FROM loyalty.program_grant WHERE role = 'regress_ten_app'::regrole;
 
 -- Clean up: a limit is kept by role name, so revoke it before dropping a role.
 SELECT loyalty.revoke_program('regress_ten_reader');
 DROP TABLE ten_a_orders, ten_b_orders;
 DROP VIEW ten_view_programs;
 DROP TABLE ten_calls, ten_b_before;
-DROP ROLE regress_ten_clerk, regress_ten_app, regress_ten_reader, regress_ten_free, regress_ten_admin;
+DROP ROLE regress_ten_clerk, regress_ten_app, regress_ten_reader, regress_ten_free, regress_ten_admin, regress_ten_noinherit;

@@ -6,8 +6,8 @@
 -- could not otherwise know.  The _NAME functions are executable by their
 -- owner only (grants.sql), so nobody can pass a forged caller.
 
--- The programme with this code; unknown codes raise LY003, a programme the
--- calling role may not use 42501.
+-- The programme with this code; unknown codes, and programmes the calling
+-- role may not use (grant_program), raise LY003.
 CREATE FUNCTION @extschema@._program_row(code text)
 RETURNS @extschema@.program
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -20,12 +20,13 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'program must not be NULL';
     END IF;
     SELECT * INTO p FROM @extschema@.program WHERE program.code = _program_row.code;
-    IF NOT FOUND THEN
+    -- a programme the calling role may not use (grant_program, tenants.sql)
+    -- does not exist for it
+    IF NOT FOUND OR NOT @extschema@.program_visible(p.program_id) THEN
         RAISE EXCEPTION USING ERRCODE = 'LY003',
             MESSAGE = format('program "%s" does not exist', code),
             HINT = 'Create it with loyalty.create_program().';
     END IF;
-    PERFORM @extschema@._require_program(p.program_id);   -- grant_program (tenants.sql)
     RETURN p;
 END
 $$;

@@ -989,7 +989,7 @@ COMMENT ON PROCEDURE @extschema@.expire_coupons(timestamptz, int) IS
 
 -- Reporting -----------------------------------------------------------------------------------
 
-CREATE VIEW @extschema@.coupon_performance AS
+CREATE VIEW @extschema@.coupon_performance WITH (security_barrier) AS
 SELECT p.code AS program, t.code AS template, t.scope, t.kind,
        count(c.code) FILTER (WHERE c.member_id IS NOT NULL) AS claimed,
        count(c.code) FILTER (WHERE c.state = 'used') AS redeemed,

@@ -57,12 +57,12 @@ ly_program_id(const char *code)
 {
 	Datum		values[1] = {CStringGetTextDatum(code)};
 
-	if (ly_exec(&plan_program_id, values, NULL, 1) != 1)
+	/* one the calling role may not use (grant_program) does not exist for it */
+	if (ly_exec(&plan_program_id, values, NULL, 1) != 1 || !ly_program_allowed(ly_col_int64(0, 1, 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_UNKNOWN_PROGRAM),
 				 errmsg("program \"%s\" does not exist", code),
 				 errhint("Create it with loyalty.create_program().")));
-	ly_require_program(ly_col_int64(0, 1, 0));
 	return ly_col_int64(0, 1, 0);
 }
 

@@ -17,7 +17,7 @@ FROM @extschema@.order_state o
 GROUP BY o.member_id;
 COMMENT ON VIEW @extschema@._member_orders IS 'Internal: per member order count, spend and dates.';
 
-CREATE VIEW @extschema@.member_overview AS
+CREATE VIEW @extschema@.member_overview WITH (security_barrier) AS
 SELECT p.code AS program, m.member_id AS member, m.external_id, m.tier,
        @extschema@.points(m.member_id) AS available,
        COALESCE((SELECT sum(l.remaining) FROM @extschema@.points_lot l
@@ -36,7 +36,7 @@ LEFT JOIN @extschema@._member_orders mo ON mo.member_id = m.member_id
 WHERE @extschema@.program_visible(m.program_id);
 COMMENT ON VIEW @extschema@.member_overview IS 'Per member: tier, available and pending points, lifetime points, orders, spend, first and last order.';
 
-CREATE VIEW @extschema@.tier_distribution AS
+CREATE VIEW @extschema@.tier_distribution WITH (security_barrier) AS
 WITH counts AS (
     SELECT m.program_id, m.tier, count(*) AS members
     FROM @extschema@.member m GROUP BY m.program_id, m.tier
@@ -59,7 +59,7 @@ LEFT JOIN counts c ON c.program_id = t.program_id AND c.tier IS NOT DISTINCT FRO
 WHERE @extschema@.program_visible(p.program_id);
 COMMENT ON VIEW @extschema@.tier_distribution IS 'Members and their share per tier (tier NULL: below the lowest tier).';
 
-CREATE VIEW @extschema@.dormant_members AS
+CREATE VIEW @extschema@.dormant_members WITH (security_barrier) AS
 SELECT p.code AS program, m.member_id AS member, m.external_id, m.tier,
        mo.last_completed AS last_order,
        @extschema@.points(m.member_id) AS available,
@@ -72,7 +72,7 @@ WHERE @extschema@.program_visible(m.program_id)
       < pg_catalog.now() - pg_catalog.make_interval(months => COALESCE((p.settings ->> 'dormant_months')::int, 6));
 COMMENT ON VIEW @extschema@.dormant_members IS 'Members with no completed order in the programme''s dormant_months (members who never ordered count from joining).';
 
-CREATE VIEW @extschema@.spend_distribution AS
+CREATE VIEW @extschema@.spend_distribution WITH (security_barrier) AS
 WITH b(bucket_order, bucket, lo, hi) AS (VALUES
     (1, '0', 0::bigint, 0::bigint),
     (2, '0.01-100', 1, 10000),
@@ -93,7 +93,7 @@ WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.program_id, p.code, b.bucket, b.bucket_order;
 COMMENT ON VIEW @extschema@.spend_distribution IS 'Members per bucket of spend (paid and completed orders less refunds, in major units).';
 
-CREATE VIEW @extschema@.purchase_frequency AS
+CREATE VIEW @extschema@.purchase_frequency WITH (security_barrier) AS
 WITH b(bucket_order, bucket, lo, hi) AS (VALUES
     (1, '0', 0::bigint, 0::bigint),
     (2, '1', 1, 1),
@@ -114,7 +114,7 @@ WHERE @extschema@.program_visible(p.program_id)
 GROUP BY p.program_id, p.code, b.bucket, b.bucket_order;
 COMMENT ON VIEW @extschema@.purchase_frequency IS 'Members per bucket of order count (paid and completed orders).';
 
-CREATE VIEW @extschema@.rfm AS
+CREATE VIEW @extschema@.rfm WITH (security_barrier) AS
 WITH base AS (
     SELECT m.program_id, m.member_id, m.external_id,
            ((pg_catalog.now() AT TIME ZONE (p.settings ->> 'timezone'))::date

@@ -1,7 +1,7 @@
 -- reports.sql: reporting views for analysts (SPEC section 9), points part.
 
 -- Booked ledger entries per programme and day (programme time zone).
-CREATE VIEW @extschema@.points_daily AS
+CREATE VIEW @extschema@.points_daily WITH (security_barrier) AS
 SELECT p.code AS program,
        (e.at AT TIME ZONE (p.settings ->> 'timezone'))::date AS day,
        COALESCE(sum(e.points) FILTER (WHERE e.operation = 'earn'), 0)::bigint AS earned,
@@ -22,7 +22,7 @@ COMMENT ON VIEW @extschema@.points_daily IS
 -- What the programme owes its members now.  Members without debt are summed
 -- from their lots; the few with debt go through balance(), which pays the
 -- debt out of lots in the order they became available.
-CREATE VIEW @extschema@.points_liability AS
+CREATE VIEW @extschema@.points_liability WITH (security_barrier) AS
 WITH lots AS (
     SELECT m.program_id, m.member_id, m.debt,
            COALESCE(sum(l.remaining) FILTER (WHERE l.available_at <= now()), 0) AS usable,
@@ -72,7 +72,7 @@ COMMENT ON VIEW @extschema@.points_liability IS
 
 -- Wallet money moved per programme, local day, currency, wallet role and
 -- kind: the posted entries (each transfer counted once, from its debit side).
-CREATE VIEW @extschema@.wallet_activity_daily AS
+CREATE VIEW @extschema@.wallet_activity_daily WITH (security_barrier) AS
 SELECT p.code AS program,
        (e.at AT TIME ZONE (p.settings ->> 'timezone'))::date AS day,
        w.currency,
@@ -92,7 +92,7 @@ COMMENT ON VIEW @extschema@.wallet_activity_daily IS
     'Posted wallet transfers per programme and local day, by currency, debit and credit wallet role (member, program, external, revenue) and kind: count and amount.';
 
 -- Points-mall activity per programme, local day and reward.
-CREATE VIEW @extschema@.reward_redemptions_daily AS
+CREATE VIEW @extschema@.reward_redemptions_daily WITH (security_barrier) AS
 SELECT p.code AS program, x.day, r.sku, r.name,
        sum(x.redemptions)::bigint AS redemptions,
        sum(x.units)::bigint AS units,

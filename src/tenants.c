@@ -1,13 +1,16 @@
 /*
  * tenants.c: which programmes a role may use (loyalty.grant_program).
  *
- * A role named in loyalty.program_limit is limited to the programmes
+ * A role in loyalty.program_limit is limited to the programmes
  * loyalty.program_grant gives it; so is every role that has its privileges
  * (a member of it with INHERIT), and grants add up.  Superusers are never
  * limited.  The check is made at the API boundary against the role that
- * called (ly_tenant_caller): every path that resolves a programme from its
- * arguments (a member, a programme code, a coupon, a wallet, a tracked
+ * called (ly_tenant_caller) and against the session user, whose limits hold
+ * whatever role it SET ROLE to: every path that resolves a programme from
+ * its arguments (a member, a programme code, a coupon, a wallet, a tracked
  * table) asks ly_require_program, views filter with program_visible.
+ * Roles are stored as regrole: a renamed role stays limited, a dump names
+ * them and a restore finds them by name.
  *
  * Both tables are small and read rarely: they are kept in backend memory
  * and reloaded after a relcache invalidation of program_limit, which every
@@ -19,15 +22,14 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "miscadmin.h"
 #include "storage/lockdefs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(ly_program_visible_sql);
@@ -35,31 +37,46 @@ PG_FUNCTION_INFO_V1(ly_require_program_sql);
 PG_FUNCTION_INFO_V1(ly_require_unlimited_sql);
 PG_FUNCTION_INFO_V1(ly_program_grants_changed);
 
-/* A limited role (by name, as stored) and the programmes granted to it. */
+/* A limited role and the programmes granted to it. */
 typedef struct LimitedRole
 {
-	NameData	role_name;
+	Oid			role;
 	int			nprograms;
 	int64	   *programs;
 } LimitedRole;
 
-static MemoryContext tenants_cxt = NULL;
+static MemoryContext limits_cxt = NULL;
 static Oid	limit_relid = InvalidOid;	/* program_limit, as last loaded */
 static bool limits_loaded = false;
+static uint64 limits_generation = 0;	/* moved by every invalidation */
 static int	nlimited = 0;
 static LimitedRole *limited = NULL;
 
-/* The verdict for the last role asked about. */
-static Oid	verdict_role = InvalidOid;
-static bool verdict_limited = false;
-static int	verdict_nallowed = 0;
-static int64 *verdict_allowed = NULL;
+/* Whether one role is limited, and to what. */
+typedef struct Verdict
+{
+	Oid			role;			/* InvalidOid: not worked out */
+	bool		limited;
+	int			nallowed;
+	int64	   *allowed;
+	MemoryContext cxt;
+} Verdict;
+
+/*
+ * Two verdicts: the role at the API boundary, and the session user, whose
+ * limits hold whatever role it has SET ROLE to (a limited login role would
+ * otherwise escape by SET ROLE loyalty_app).
+ */
+static Verdict caller_verdict;
+static Verdict session_verdict;
 
 static void
 tenants_reset(void)
 {
 	limits_loaded = false;
-	verdict_role = InvalidOid;
+	limits_generation++;
+	caller_verdict.role = InvalidOid;
+	session_verdict.role = InvalidOid;
 }
 
 static void
@@ -77,24 +94,23 @@ tenants_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 static LimitedRole *
-limited_role_named(const char *name)
+limited_role(Oid role)
 {
 	for (int i = 0; i < nlimited; i++)
-		if (strcmp(NameStr(limited[i].role_name), name) == 0)
+		if (limited[i].role == role)
 			return &limited[i];
 	return NULL;
 }
 
-/* Read both tables into tenants_cxt. */
+/*
+ * Read both tables into limits_cxt, under one snapshot taken after both
+ * locks (whose acquisition processes pending invalidations); again if an
+ * invalidation arrived meanwhile.
+ */
 static void
 tenants_load(void)
 {
 	static bool callbacks_registered = false;
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	MemoryContext old;
-	int			allocated = 8;
 
 	if (!callbacks_registered)
 	{
@@ -103,161 +119,189 @@ tenants_load(void)
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, tenants_syscache_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
-	limit_relid = ly_relid("program_limit");
-	if (tenants_cxt == NULL)
-		tenants_cxt = AllocSetContextCreate(TopMemoryContext, "loyalty tenants", ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(tenants_cxt);
-	nlimited = 0;
-	verdict_role = InvalidOid;
-	old = MemoryContextSwitchTo(tenants_cxt);
-	limited = palloc(sizeof(LimitedRole) * allocated);
+	if (limits_cxt == NULL)
+		limits_cxt = AllocSetContextCreate(TopMemoryContext, "loyalty tenants", ALLOCSET_SMALL_SIZES);
 
-	rel = table_open(limit_relid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	while (!limits_loaded)
 	{
-		bool		isnull;
-		Datum		name = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+		Relation	limit_rel;
+		Relation	grant_rel;
+		Snapshot	snapshot;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		MemoryContext old;
+		uint64		generation;
+		int			allocated = 8;
 
-		if (nlimited == allocated)
+		limit_relid = ly_relid("program_limit");
+		limit_rel = table_open(limit_relid, AccessShareLock);
+		grant_rel = table_open(ly_relid("program_grant"), AccessShareLock);
+		generation = limits_generation;
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+		MemoryContextReset(limits_cxt);
+		nlimited = 0;
+		old = MemoryContextSwitchTo(limits_cxt);
+		limited = palloc(sizeof(LimitedRole) * allocated);
+		scan = systable_beginscan(limit_rel, InvalidOid, false, snapshot, 0, NULL);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
-			allocated *= 2;
-			limited = repalloc(limited, sizeof(LimitedRole) * allocated);
+			bool		isnull;
+
+			if (nlimited == allocated)
+			{
+				allocated *= 2;
+				limited = repalloc(limited, sizeof(LimitedRole) * allocated);
+			}
+			limited[nlimited].role = DatumGetObjectId(heap_getattr(tup, 1, RelationGetDescr(limit_rel), &isnull));
+			limited[nlimited].nprograms = 0;
+			limited[nlimited].programs = NULL;
+			nlimited++;
 		}
-		limited[nlimited].role_name = *DatumGetName(name);
-		limited[nlimited].nprograms = 0;
-		limited[nlimited].programs = NULL;
-		nlimited++;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+		systable_endscan(scan);
 
-	rel = table_open(ly_relid("program_grant"), AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		name = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
-		Datum		program = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull);
-		LimitedRole *role = limited_role_named(NameStr(*DatumGetName(name)));
+		scan = systable_beginscan(grant_rel, InvalidOid, false, snapshot, 0, NULL);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			LimitedRole *role = limited_role(DatumGetObjectId(heap_getattr(tup, 1, RelationGetDescr(grant_rel), &isnull)));
+			int64		program = DatumGetInt64(heap_getattr(tup, 2, RelationGetDescr(grant_rel), &isnull));
 
-		if (role == NULL)
-			continue;			/* grant_program always writes both rows */
-		role->programs = role->programs == NULL
-			? palloc(sizeof(int64) * (role->nprograms + 1))
-			: repalloc(role->programs, sizeof(int64) * (role->nprograms + 1));
-		role->programs[role->nprograms++] = DatumGetInt64(program);
+			if (role == NULL)
+				continue;		/* a foreign key makes every grant's role limited */
+			role->programs = role->programs == NULL
+				? palloc(sizeof(int64) * (role->nprograms + 1))
+				: repalloc(role->programs, sizeof(int64) * (role->nprograms + 1));
+			role->programs[role->nprograms++] = program;
+		}
+		systable_endscan(scan);
+		MemoryContextSwitchTo(old);
+		UnregisterSnapshot(snapshot);
+		table_close(grant_rel, AccessShareLock);
+		table_close(limit_rel, AccessShareLock);
+		limits_loaded = (generation == limits_generation);
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	MemoryContextSwitchTo(old);
-	limits_loaded = true;
 }
 
 /* Work out whether `role` is limited, and to what. */
-static void
-tenants_verdict(Oid role)
+static Verdict *
+tenants_verdict(Verdict *v, Oid role)
 {
 	if (!limits_loaded)
 		tenants_load();
-	if (role == verdict_role)
-		return;
-	verdict_limited = false;
-	verdict_nallowed = 0;
+	if (v->role == role)
+		return v;
+	v->role = InvalidOid;		/* until complete */
+	v->limited = false;
+	v->nallowed = 0;
+	if (v->cxt == NULL)
+		v->cxt = AllocSetContextCreate(TopMemoryContext, "loyalty tenant verdict", ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(v->cxt);
 	if (nlimited > 0 && !superuser_arg(role))
 	{
-		MemoryContext old = MemoryContextSwitchTo(tenants_cxt);
 		int			allocated = 8;
 
-		verdict_allowed = palloc(sizeof(int64) * allocated);
+		v->allowed = MemoryContextAlloc(v->cxt, sizeof(int64) * allocated);
 		for (int i = 0; i < nlimited; i++)
 		{
-			Oid			limited_oid = get_role_oid(NameStr(limited[i].role_name), true);
-
-			/* a dropped role limits nobody; one re-created with its name does */
-			if (!OidIsValid(limited_oid) || !has_privs_of_role(role, limited_oid))
+			/* a dropped role limits nobody */
+			if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(limited[i].role)) ||
+				!has_privs_of_role(role, limited[i].role))
 				continue;
-			verdict_limited = true;
+			v->limited = true;
 			for (int p = 0; p < limited[i].nprograms; p++)
 			{
-				if (verdict_nallowed == allocated)
+				if (v->nallowed == allocated)
 				{
 					allocated *= 2;
-					verdict_allowed = repalloc(verdict_allowed, sizeof(int64) * allocated);
+					v->allowed = repalloc(v->allowed, sizeof(int64) * allocated);
 				}
-				verdict_allowed[verdict_nallowed++] = limited[i].programs[p];
+				v->allowed[v->nallowed++] = limited[i].programs[p];
 			}
 		}
-		MemoryContextSwitchTo(old);
 	}
-	verdict_role = role;
+	v->role = role;
+	return v;
 }
 
-/* May the role that called use programme `program_id`? */
-bool
-ly_program_allowed(int64 program_id)
+static bool
+verdict_allows(const Verdict *v, int64 program_id)
 {
-	if (limits_loaded && nlimited == 0)
+	if (!v->limited)
 		return true;
-	tenants_verdict(ly_tenant_caller());
-	if (!verdict_limited)
-		return true;
-	for (int i = 0; i < verdict_nallowed; i++)
-		if (verdict_allowed[i] == program_id)
+	for (int i = 0; i < v->nallowed; i++)
+		if (v->allowed[i] == program_id)
 			return true;
 	return false;
 }
 
-/* Is the role that called limited to some programmes? */
+/*
+ * The limited role that forbids `program_id` (0: all of them allowed), the
+ * role at the API boundary first, then the session user.
+ */
+static Oid
+forbidding_role(int64 program_id)
+{
+	Oid			caller = ly_tenant_caller();
+	Oid			session = GetSessionUserId();
+
+	if (limits_loaded && nlimited == 0)
+		return InvalidOid;
+	if (!verdict_allows(tenants_verdict(&caller_verdict, caller), program_id))
+		return caller;
+	if (session != caller && !verdict_allows(tenants_verdict(&session_verdict, session), program_id))
+		return session;
+	return InvalidOid;
+}
+
+/* May the role that called (and the session's user) use programme `program_id`? */
+bool
+ly_program_allowed(int64 program_id)
+{
+	return !OidIsValid(forbidding_role(program_id));
+}
+
+/* The limited role, of the caller and the session user, if either is limited. */
+static Oid
+limited_caller(void)
+{
+	Oid			caller = ly_tenant_caller();
+	Oid			session = GetSessionUserId();
+
+	if (limits_loaded && nlimited == 0)
+		return InvalidOid;
+	if (tenants_verdict(&caller_verdict, caller)->limited)
+		return caller;
+	if (session != caller && tenants_verdict(&session_verdict, session)->limited)
+		return session;
+	return InvalidOid;
+}
+
+/* Is the role that called, or the session's user, limited to some programmes? */
 bool
 ly_caller_limited(void)
 {
-	if (limits_loaded && nlimited == 0)
-		return false;
-	tenants_verdict(ly_tenant_caller());
-	return verdict_limited;
+	return OidIsValid(limited_caller());
 }
 
-/* The code of a programme, for messages; NULL if it has none (deleted). */
-static char *
-program_code(int64 program_id)
-{
-	Relation	rel = table_open(ly_relid("program"), AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	char	   *code = NULL;
-
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(program_id));
-	scan = systable_beginscan(rel, ly_relid("program_pkey"), true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-
-		code = TextDatumGetCString(heap_getattr(tup, 2, RelationGetDescr(rel), &isnull));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return code;
-}
-
-/* Raise 42501 unless the role that called may use programme `program_id`. */
+/*
+ * Raise 42501 unless the role that called may use programme `program_id`.
+ * The message does not name the programme: a limited role learns nothing
+ * of the others' but that what it named belongs to one.
+ */
 void
 ly_require_program(int64 program_id)
 {
-	Oid			caller;
-	char	   *code;
+	Oid			role = forbidding_role(program_id);
 
-	if (ly_program_allowed(program_id))
+	if (!OidIsValid(role))
 		return;
-	caller = ly_tenant_caller();
-	code = program_code(program_id);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for program \"%s\"", code ? code : "?"),
+			 errmsg("permission denied for a programme role \"%s\" may not use",
+					GetUserNameFromId(role, false)),
 			 errdetail("Role \"%s\" is limited to the programmes granted to it with loyalty.grant_program().",
-					   GetUserNameFromId(caller, false)),
+					   GetUserNameFromId(role, false)),
 			 errhint("An administrator can allow it with loyalty.grant_program().")));
 }
 
@@ -265,13 +309,15 @@ ly_require_program(int64 program_id)
 void
 ly_require_unlimited(const char *what)
 {
-	if (!ly_caller_limited())
+	Oid			role = limited_caller();
+
+	if (!OidIsValid(role))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for %s", what),
 			 errdetail("Role \"%s\" is limited to some programmes (loyalty.grant_program()) and %s reaches all of them.",
-					   GetUserNameFromId(ly_tenant_caller(), false), what),
+					   GetUserNameFromId(role, false), what),
 			 errhint("Run it as a role that is not limited.")));
 }
 

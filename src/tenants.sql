@@ -1,24 +1,29 @@
 -- tenants.sql: programmes a role may use (SPEC section 10, tenant isolation).
 --
 -- grant_program(role, program) limits a role to the programmes granted to
--- it: every API function refuses (42501) what belongs to another
--- programme, and the reporting views show only its programmes' rows.  A
--- role that has the privileges of a limited role (a member of it with
--- INHERIT) is limited too, to the grants of all the limited roles it has
--- the privileges of.  Superusers are never limited.  The checks are made
--- in C at the API boundary (src/tenants.c), against the role that called.
+-- it: every API function refuses (42501; LY003 for a programme code, as if
+-- it did not exist) what belongs to another programme, and the reporting
+-- views (security barriers) show only its programmes' rows.  A role that
+-- has the privileges of a limited role (a member of it with INHERIT) is
+-- limited too, to the grants of all the limited roles it has the
+-- privileges of; a session whose user is limited stays limited after SET
+-- ROLE.  Superusers are never limited.  The checks are made in C at the API
+-- boundary (src/tenants.c), against the role that called.
 
+-- Roles as regrole: a renamed role stays limited and a new role given a
+-- dropped one's name does not inherit its limit; pg_dump writes the name
+-- and a restore resolves it (the roles must exist: pg_dumpall --roles-only).
 CREATE TABLE @extschema@.program_limit (
-    role_name  name PRIMARY KEY,
+    role       regrole PRIMARY KEY,
     limited_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.program_limit IS 'Roles limited to the programmes program_grant gives them (grant_program).';
 
 CREATE TABLE @extschema@.program_grant (
-    role_name  name NOT NULL REFERENCES @extschema@.program_limit,
+    role       regrole NOT NULL REFERENCES @extschema@.program_limit,
     program_id bigint NOT NULL REFERENCES @extschema@.program,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (role_name, program_id)
+    PRIMARY KEY (role, program_id)
 );
 COMMENT ON TABLE @extschema@.program_grant IS 'The programmes a limited role may use.';
 
@@ -103,14 +108,14 @@ BEGIN
             MESSAGE = format('role "%s" is a superuser and cannot be limited to programmes', role),
             DETAIL = 'A superuser bypasses every privilege check.';
     END IF;
-    IF pg_catalog.pg_has_role(r, 'loyalty_admin', 'USAGE') THEN
+    IF pg_catalog.pg_has_role(r, 'loyalty_admin', 'MEMBER') THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('role "%s" has loyalty_admin''s privileges and cannot be limited to programmes', role),
+            MESSAGE = format('role "%s" is a member of loyalty_admin and cannot be limited to programmes', role),
             DETAIL = 'Administrators read every table of the extension directly, so a limit would not hold for them.',
             HINT = 'Limit a role that has loyalty_app''s or loyalty_reader''s privileges.';
     END IF;
-    INSERT INTO @extschema@.program_limit (role_name) VALUES (role) ON CONFLICT DO NOTHING;
-    INSERT INTO @extschema@.program_grant (role_name, program_id) VALUES (role, p.program_id)
+    INSERT INTO @extschema@.program_limit (role) VALUES (r::regrole) ON CONFLICT DO NOTHING;
+    INSERT INTO @extschema@.program_grant (role, program_id) VALUES (r::regrole, p.program_id)
     ON CONFLICT DO NOTHING;
     IF FOUND THEN
         PERFORM @extschema@._program_grants_changed();
@@ -135,17 +140,18 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    r oid;
     p @extschema@.program;
 BEGIN
-    PERFORM @extschema@._require(role, 'role');
     IF NOT @extschema@._is_admin(caller) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = 'permission denied for loyalty.revoke_program()',
             HINT = 'Grant the role loyalty_admin to the role that manages tenants.';
     END IF;
+    r := @extschema@._role_named(role);
     IF program IS NULL THEN
-        DELETE FROM @extschema@.program_grant g WHERE g.role_name = role;
-        DELETE FROM @extschema@.program_limit l WHERE l.role_name = role;
+        DELETE FROM @extschema@.program_grant g WHERE g.role = r::regrole;
+        DELETE FROM @extschema@.program_limit l WHERE l.role = r::regrole;
         IF FOUND THEN
             PERFORM @extschema@._program_grants_changed();
             PERFORM @extschema@._audit(caller, NULL, 'revoke_program', role, '{"limit": "lifted"}');
@@ -153,7 +159,7 @@ BEGIN
         RETURN;
     END IF;
     p := @extschema@._program_row(program);
-    DELETE FROM @extschema@.program_grant g WHERE g.role_name = role AND g.program_id = p.program_id;
+    DELETE FROM @extschema@.program_grant g WHERE g.role = r::regrole AND g.program_id = p.program_id;
     IF FOUND THEN
         PERFORM @extschema@._program_grants_changed();
         PERFORM @extschema@._audit(caller, p.program_id, 'revoke_program', role, '{}');

@@ -12,7 +12,9 @@
 #   - every sequence of the schema is registered and stands at the same
 #     value, so new programmes, members, entries, lots, job runs and audit
 #     rows after the restore take ids beyond the restored ones;
-#   - verify() is ok and points()/balance() are equal for every member.
+#   - verify() is ok and points()/balance() are equal for every member;
+#   - a role limited to programme shop by grant_program (kept as regrole,
+#     dumped by name) is still limited in the restored database.
 use strict;
 use warnings;
 
@@ -86,6 +88,11 @@ $node->safe_psql($src, q{
                         NULL, NULL, '2024-02-01 00:00+00') FROM generate_series(1, 5) i;
     SELECT loyalty.spend(loyalty.member('app', '1000001'), 80, 'mall', 'am-1', '2024-02-02 00:00+00');
     SELECT loyalty.reverse(loyalty.member('app', '1000001'), 'order', 'a-1', NULL, '2024-02-03 00:00+00');
+});
+# A role limited to programme shop (tenant isolation), to be kept by the restore.
+$node->safe_psql($src, q{
+    CREATE ROLE tap_shop_app IN ROLE loyalty_app;
+    SELECT loyalty.grant_program('tap_shop_app', 'shop');
 });
 # A committed batch job run (expire entries, job_runs row).
 $node->safe_psql($src, q{SET client_min_messages = warning; CALL loyalty.run_expiry('2024-03-01 00:00+00', 7)});
@@ -176,6 +183,24 @@ for my $t (@tables)
 is($node->safe_psql($dst, $sequences_sql), $src_sequences, 'every sequence restored at its position');
 is($node->safe_psql($dst, $verify_sql), 'ok', 'verify() ok after restore');
 is($node->safe_psql($dst, $members_sql), $src_members, 'points() and balance() equal for every member');
+
+# The limited role is still limited to shop: its member answers, app's refuses.
+my $tenant_sql = q{
+    SET ROLE tap_shop_app;
+    DO $$ BEGIN
+        PERFORM loyalty.points(loyalty.member('app', '1000002'));
+        RAISE NOTICE 'app: allowed';
+    EXCEPTION WHEN insufficient_privilege OR SQLSTATE 'LY003' THEN
+        RAISE NOTICE 'app: refused (%)', SQLSTATE;
+    END $$;
+    SELECT loyalty.points(loyalty.member('shop', 'cust-2'), '2024-03-01 00:00+00') IS NOT NULL};
+my ($tenant_out, $tenant_err) = ('', '');
+$node->psql($dst, $tenant_sql, stdout => \$tenant_out, stderr => \$tenant_err);
+is($tenant_out, 't', 'the restored limit lets tap_shop_app use programme shop');
+like($tenant_err, qr/app: refused \(LY003\)/, 'and not programme app');
+is($node->safe_psql($dst, q{SELECT string_agg(g.role::text || ':' || p.code, ',') FROM loyalty.program_grant g
+                            JOIN loyalty.program p USING (program_id)}),
+   'tap_shop_app:shop', 'the grant is restored by role name');
 
 # New rows after the restore take fresh ids: no collision with restored ones.
 my $after = $node->safe_psql($dst, q{
