@@ -23,6 +23,10 @@ CREATE ROLE regress_ten_reader IN ROLE loyalty_reader;  -- limited to ten_a belo
 CREATE ROLE regress_ten_free IN ROLE loyalty_app;       -- never limited
 CREATE ROLE regress_ten_admin IN ROLE loyalty_admin;
 CREATE ROLE regress_ten_noinherit NOINHERIT IN ROLE loyalty_admin;  -- could SET ROLE loyalty_admin
+CREATE ROLE regress_ten_creator CREATEROLE IN ROLE loyalty_app;       -- could grant itself roles
+CREATE ROLE regress_ten_peeker IN ROLE loyalty_app, pg_read_all_data;  -- reads every table
+CREATE ROLE regress_ten_super SUPERUSER;
+CREATE ROLE regress_ten_su_member IN ROLE loyalty_app, regress_ten_super;  -- could SET ROLE to it
 
 -- Two programmes, each with members, points, a tier, coupons, wallets, a
 -- pending transfer, a reward redemption, a share and a tracked order table.
@@ -73,6 +77,9 @@ SELECT t.test, pg_temp.try(t.sql) AS result FROM (VALUES
   (5, 'a superuser',         format($q$SELECT loyalty.grant_program(%L, 'ten_a')$q$, current_user)),
   (6, 'an administrator',    $q$SELECT loyalty.grant_program('regress_ten_admin', 'ten_a')$q$),
   (6, 'a NOINHERIT member of loyalty_admin', $q$SELECT loyalty.grant_program('regress_ten_noinherit', 'ten_a')$q$),
+  (6, 'a role with CREATEROLE', $q$SELECT loyalty.grant_program('regress_ten_creator', 'ten_a')$q$),
+  (6, 'a member of pg_read_all_data', $q$SELECT loyalty.grant_program('regress_ten_peeker', 'ten_a')$q$),
+  (6, 'a member of a superuser role', $q$SELECT loyalty.grant_program('regress_ten_su_member', 'ten_a')$q$),
   (7, 'revoke: NULL role',   $q$SELECT loyalty.revoke_program(NULL, 'ten_a')$q$),
   (8, 'revoke: unknown program', $q$SELECT loyalty.revoke_program('regress_ten_app', 'ten_nowhere')$q$)
 ) AS t(n, test, sql) ORDER BY t.n;
@@ -217,6 +224,26 @@ GROUP BY v.name;
 GRANT SELECT ON ten_view_programs TO PUBLIC;
 SET ROLE regress_ten_reader;
 SELECT name, ten_programs, all_programs FROM ten_view_programs ORDER BY name;
+-- a view scanned by parallel workers: each worker loads the limits itself
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON, COSTS OFF) ' || q INTO plan;
+    RETURN plan::text;
+END
+$$;
+SELECT pg_temp.plan_of('SELECT program, count(*) FROM loyalty.points_daily GROUP BY program') LIKE '%"Gather%' AS parallel_plan;
+SELECT program, count(*) AS days FROM loyalty.points_daily GROUP BY program ORDER BY program;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP FUNCTION pg_temp.plan_of(text);
 -- the views are security barriers: a function of the reader's in the query
 -- sees only the rows the view lets through (NOTICEs: ten_a's only)
 CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
@@ -290,9 +317,26 @@ FROM loyalty.audit_log a LEFT JOIN loyalty.program p USING (program_id)
 WHERE a.action = 'revoke_program' AND a.object LIKE 'regress_ten%' ORDER BY a.audit_id;
 SELECT count(*) AS grants_left FROM loyalty.program_grant WHERE role = 'regress_ten_app'::regrole;
 
--- Clean up: a limit is kept by role name, so revoke it before dropping a role.
+-- A limited role dropped and re-created under its name is limited again
+-- (not free); revoke_program by that name lifts the limit of both.
+CREATE ROLE regress_ten_temp IN ROLE loyalty_app;
+SELECT loyalty.grant_program('regress_ten_temp', 'ten_a');
+DROP ROLE regress_ten_temp;
+CREATE ROLE regress_ten_temp IN ROLE loyalty_app;
+SET ROLE regress_ten_temp;
+SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :a1)) AS on_a, pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS on_b;
+RESET ROLE;
+SELECT loyalty.revoke_program('regress_ten_temp');
+SELECT count(*) AS limits_left FROM loyalty.program_limit WHERE role_name = 'regress_ten_temp';
+SET ROLE regress_ten_temp;
+SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS on_b;
+RESET ROLE;
+DROP ROLE regress_ten_temp;
+
+-- Clean up.
 SELECT loyalty.revoke_program('regress_ten_reader');
 DROP TABLE ten_a_orders, ten_b_orders;
 DROP VIEW ten_view_programs;
 DROP TABLE ten_calls, ten_b_before;
-DROP ROLE regress_ten_clerk, regress_ten_app, regress_ten_reader, regress_ten_free, regress_ten_admin, regress_ten_noinherit;
+DROP ROLE regress_ten_clerk, regress_ten_app, regress_ten_reader, regress_ten_free, regress_ten_admin, regress_ten_noinherit,
+          regress_ten_creator, regress_ten_peeker, regress_ten_su_member, regress_ten_super;

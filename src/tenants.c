@@ -23,6 +23,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "storage/lockdefs.h"
 #include "utils/acl.h"
@@ -37,10 +38,16 @@ PG_FUNCTION_INFO_V1(ly_require_program_sql);
 PG_FUNCTION_INFO_V1(ly_require_unlimited_sql);
 PG_FUNCTION_INFO_V1(ly_program_grants_changed);
 
-/* A limited role and the programmes granted to it. */
+/*
+ * A limited role and the programmes granted to it.  The role is its oid
+ * (a rename keeps the limit) or, once no role has that oid (dropped), the
+ * role that now has its name: a role re-created under a limited name is
+ * limited, not free.
+ */
 typedef struct LimitedRole
 {
 	Oid			role;
+	NameData	name;
 	int			nprograms;
 	int64	   *programs;
 } LimitedRole;
@@ -56,6 +63,7 @@ static LimitedRole *limited = NULL;
 typedef struct Verdict
 {
 	Oid			role;			/* InvalidOid: not worked out */
+	uint64		generation;		/* of the limits it was worked out from */
 	bool		limited;
 	int			nallowed;
 	int64	   *allowed;
@@ -105,7 +113,9 @@ limited_role(Oid role)
 /*
  * Read both tables into limits_cxt, under one snapshot taken after both
  * locks (whose acquisition processes pending invalidations); again if an
- * invalidation arrived meanwhile.
+ * invalidation arrived meanwhile.  The catalog snapshot, as systable scans
+ * take, because a parallel worker (a view scanned in parallel) may not
+ * take a new one.
  */
 static void
 tenants_load(void)
@@ -137,7 +147,7 @@ tenants_load(void)
 		limit_rel = table_open(limit_relid, AccessShareLock);
 		grant_rel = table_open(ly_relid("program_grant"), AccessShareLock);
 		generation = limits_generation;
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		snapshot = RegisterSnapshot(GetCatalogSnapshot(limit_relid));
 
 		MemoryContextReset(limits_cxt);
 		nlimited = 0;
@@ -154,6 +164,7 @@ tenants_load(void)
 				limited = repalloc(limited, sizeof(LimitedRole) * allocated);
 			}
 			limited[nlimited].role = DatumGetObjectId(heap_getattr(tup, 1, RelationGetDescr(limit_rel), &isnull));
+			limited[nlimited].name = *DatumGetName(heap_getattr(tup, 2, RelationGetDescr(limit_rel), &isnull));
 			limited[nlimited].nprograms = 0;
 			limited[nlimited].programs = NULL;
 			nlimited++;
@@ -183,45 +194,68 @@ tenants_load(void)
 	}
 }
 
-/* Work out whether `role` is limited, and to what. */
+/* The role a limit applies to now: its own, or a new one with its name. */
+static Oid
+limited_role_now(const LimitedRole *l)
+{
+	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(l->role)))
+		return l->role;
+	return get_role_oid(NameStr(l->name), true);
+}
+
+/*
+ * Work out whether `role` is limited, and to what.  The catalog lookups may
+ * process invalidations: a verdict is kept only if the limits it read were
+ * still current at its end, else it is worked out again from a reload.
+ */
 static Verdict *
 tenants_verdict(Verdict *v, Oid role)
 {
-	if (!limits_loaded)
-		tenants_load();
-	if (v->role == role)
-		return v;
-	v->role = InvalidOid;		/* until complete */
-	v->limited = false;
-	v->nallowed = 0;
-	if (v->cxt == NULL)
-		v->cxt = AllocSetContextCreate(TopMemoryContext, "loyalty tenant verdict", ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(v->cxt);
-	if (nlimited > 0 && !superuser_arg(role))
+	for (;;)
 	{
-		int			allocated = 8;
+		uint64		generation;
 
-		v->allowed = MemoryContextAlloc(v->cxt, sizeof(int64) * allocated);
-		for (int i = 0; i < nlimited; i++)
+		if (!limits_loaded)
+			tenants_load();
+		generation = limits_generation;
+		if (v->role == role && v->generation == generation)
+			return v;
+		v->role = InvalidOid;	/* until complete */
+		v->limited = false;
+		v->nallowed = 0;
+		if (v->cxt == NULL)
+			v->cxt = AllocSetContextCreate(TopMemoryContext, "loyalty tenant verdict", ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(v->cxt);
+		if (nlimited > 0 && !superuser_arg(role))
 		{
-			/* a dropped role limits nobody */
-			if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(limited[i].role)) ||
-				!has_privs_of_role(role, limited[i].role))
-				continue;
-			v->limited = true;
-			for (int p = 0; p < limited[i].nprograms; p++)
+			int			allocated = 8;
+
+			v->allowed = MemoryContextAlloc(v->cxt, sizeof(int64) * allocated);
+			for (int i = 0; i < nlimited; i++)
 			{
-				if (v->nallowed == allocated)
+				Oid			limited_oid = limited_role_now(&limited[i]);
+
+				if (!OidIsValid(limited_oid) || !has_privs_of_role(role, limited_oid))
+					continue;
+				v->limited = true;
+				for (int p = 0; p < limited[i].nprograms; p++)
 				{
-					allocated *= 2;
-					v->allowed = repalloc(v->allowed, sizeof(int64) * allocated);
+					if (v->nallowed == allocated)
+					{
+						allocated *= 2;
+						v->allowed = repalloc(v->allowed, sizeof(int64) * allocated);
+					}
+					v->allowed[v->nallowed++] = limited[i].programs[p];
 				}
-				v->allowed[v->nallowed++] = limited[i].programs[p];
 			}
 		}
+		if (generation == limits_generation)
+		{
+			v->role = role;
+			v->generation = generation;
+			return v;
+		}
 	}
-	v->role = role;
-	return v;
 }
 
 static bool
@@ -348,13 +382,16 @@ ly_require_unlimited_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL: loyalty._program_grants_changed(), after a write to program_limit or
- * program_grant: every backend reloads them when this transaction commits,
- * this one at its next command.
+ * Trigger loyalty._program_grants_changed(), statement-level on
+ * program_limit and program_grant: every backend reloads the grants when
+ * the transaction commits, this one at its next command (grant_program,
+ * revoke_program, or rows restored by pg_restore).
  */
 Datum
 ly_program_grants_changed(PG_FUNCTION_ARGS)
 {
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "loyalty._program_grants_changed() is a trigger");
 	CacheInvalidateRelcacheByRelid(ly_relid("program_limit"));
-	PG_RETURN_VOID();
+	PG_RETURN_POINTER(NULL);
 }

@@ -10,17 +10,19 @@
 -- ROLE.  Superusers are never limited.  The checks are made in C at the API
 -- boundary (src/tenants.c), against the role that called.
 
--- Roles as regrole: a renamed role stays limited and a new role given a
--- dropped one's name does not inherit its limit; pg_dump writes the name
--- and a restore resolves it (the roles must exist: pg_dumpall --roles-only).
+-- A limited role is kept as regrole, plus its name: the oid follows a
+-- rename; once no role has it (dropped), the limit applies to a role given
+-- its name again, so a re-created role is not free.  pg_dump writes the
+-- role's name (a restore needs the roles first: pg_dumpall --roles-only).
 CREATE TABLE @extschema@.program_limit (
     role       regrole PRIMARY KEY,
+    role_name  name NOT NULL,           -- when limited; used once the oid is gone
     limited_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.program_limit IS 'Roles limited to the programmes program_grant gives them (grant_program).';
 
 CREATE TABLE @extschema@.program_grant (
-    role       regrole NOT NULL REFERENCES @extschema@.program_limit,
+    role       regrole NOT NULL REFERENCES @extschema@.program_limit ON DELETE CASCADE,
     program_id bigint NOT NULL REFERENCES @extschema@.program,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (role, program_id)
@@ -29,6 +31,19 @@ COMMENT ON TABLE @extschema@.program_grant IS 'The programmes a limited role may
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.program_limit', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.program_grant', '');
+
+-- Every change of either table, by grant_program, revoke_program or a
+-- restore's COPY, makes every backend reload them when it commits.
+CREATE FUNCTION @extschema@._program_grants_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'ly_program_grants_changed';
+COMMENT ON FUNCTION @extschema@._program_grants_changed() IS
+    'Internal trigger: every backend reloads the programme grants when the transaction commits.';
+CREATE TRIGGER program_limit_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.program_limit FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._program_grants_changed();
+CREATE TRIGGER program_grant_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.program_grant FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._program_grants_changed();
 
 -- The checks (tenants.c).  program_visible is what the views filter with;
 -- it is public (a reader needs it to read the views).
@@ -53,13 +68,6 @@ AS 'MODULE_PATHNAME', 'ly_require_unlimited_sql';
 COMMENT ON FUNCTION @extschema@._require_unlimited(text) IS
     'Internal: raise 42501 if the role at the API boundary is limited to some programmes.';
 
-CREATE FUNCTION @extschema@._program_grants_changed()
-RETURNS void
-LANGUAGE C VOLATILE
-AS 'MODULE_PATHNAME', 'ly_program_grants_changed';
-COMMENT ON FUNCTION @extschema@._program_grants_changed() IS
-    'Internal: make every backend reload the programme grants when this transaction commits.';
-
 -- The role named, or 42704.
 CREATE FUNCTION @extschema@._role_named(role name)
 RETURNS oid
@@ -79,6 +87,24 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._role_named(name) IS 'Internal: the oid of the role with this name, or 42704.';
 
+-- Who may manage limits: an administrator that is not limited itself.
+CREATE FUNCTION @extschema@._require_tenant_admin(caller oid, what text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT @extschema@._is_admin(caller) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('permission denied for %s', what),
+            HINT = 'Grant the role loyalty_admin to the role that manages tenants.';
+    END IF;
+    PERFORM @extschema@._require_unlimited(what);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._require_tenant_admin(oid, text) IS
+    'Internal: raise 42501 unless the caller is an administrator and not limited.';
+
 -- grant_program -------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.grant_program(role name, program text)
@@ -88,6 +114,28 @@ AS 'MODULE_PATHNAME', 'ly_call_internal';
 COMMENT ON FUNCTION @extschema@.grant_program(name, text) IS
     'Limit a role to the programmes granted to it, and grant it this one (idempotent; audited).';
 
+-- Why a role cannot be limited (NULL: it can).  A limit is checked by the
+-- API; a role that reads the tables directly, or can give itself more
+-- rights or become a superuser, would not be held by it.
+CREATE FUNCTION @extschema@._unlimitable(r oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN a.rolsuper THEN 'is a superuser'
+        WHEN a.rolcreaterole THEN 'has CREATEROLE, so it could grant itself other roles'
+        WHEN pg_catalog.pg_has_role(r, 'loyalty_admin', 'MEMBER') THEN 'is a member of loyalty_admin, which reads every table of the extension'
+        WHEN pg_catalog.pg_has_role(r, 'pg_read_all_data', 'MEMBER') THEN 'is a member of pg_read_all_data, which reads every table'
+        WHEN pg_catalog.pg_has_role(r, 'pg_write_all_data', 'MEMBER') THEN 'is a member of pg_write_all_data, which writes every table'
+        WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles s
+                     WHERE s.rolsuper AND s.oid <> r AND pg_catalog.pg_has_role(r, s.oid, 'MEMBER'))
+            THEN 'is a member of a superuser role'
+        END
+    FROM pg_catalog.pg_roles a WHERE a.oid = r
+$$;
+COMMENT ON FUNCTION @extschema@._unlimitable(oid) IS 'Internal: why grant_program cannot limit this role, or NULL.';
+
 CREATE FUNCTION @extschema@._grant_program(caller oid, role name, program text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -96,29 +144,21 @@ AS $$
 DECLARE
     r oid := @extschema@._role_named(role);
     p @extschema@.program;
+    why text;
 BEGIN
-    IF NOT @extschema@._is_admin(caller) THEN
-        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = 'permission denied for loyalty.grant_program()',
-            HINT = 'Grant the role loyalty_admin to the role that manages tenants.';
-    END IF;
+    PERFORM @extschema@._require_tenant_admin(caller, 'loyalty.grant_program()');
     p := @extschema@._program_row(program);
-    IF (SELECT a.rolsuper FROM pg_catalog.pg_roles a WHERE a.oid = r) THEN
+    why := @extschema@._unlimitable(r);
+    IF why IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('role "%s" is a superuser and cannot be limited to programmes', role),
-            DETAIL = 'A superuser bypasses every privilege check.';
+            MESSAGE = format('role "%s" cannot be limited to programmes: it %s', role, why),
+            DETAIL = 'A limit holds at the API; this role would not be held by it.',
+            HINT = 'Limit a role that has loyalty_app''s or loyalty_reader''s privileges and nothing more.';
     END IF;
-    IF pg_catalog.pg_has_role(r, 'loyalty_admin', 'MEMBER') THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('role "%s" is a member of loyalty_admin and cannot be limited to programmes', role),
-            DETAIL = 'Administrators read every table of the extension directly, so a limit would not hold for them.',
-            HINT = 'Limit a role that has loyalty_app''s or loyalty_reader''s privileges.';
-    END IF;
-    INSERT INTO @extschema@.program_limit (role) VALUES (r::regrole) ON CONFLICT DO NOTHING;
+    INSERT INTO @extschema@.program_limit (role, role_name) VALUES (r::regrole, role) ON CONFLICT DO NOTHING;
     INSERT INTO @extschema@.program_grant (role, program_id) VALUES (r::regrole, p.program_id)
     ON CONFLICT DO NOTHING;
     IF FOUND THEN
-        PERFORM @extschema@._program_grants_changed();
         PERFORM @extschema@._audit(caller, p.program_id, 'grant_program', role, '{}');
     END IF;
 END
@@ -134,6 +174,8 @@ AS 'MODULE_PATHNAME', 'ly_call_internal';
 COMMENT ON FUNCTION @extschema@.revoke_program(name, text) IS
     'Take a programme back from a limited role, which stays limited to the others (possibly none); with no programme, lift the limit (audited).';
 
+-- The limit of the role named: the role with that name now, or a dropped
+-- one limited under it (so that its limit can still be lifted).
 CREATE FUNCTION @extschema@._revoke_program(caller oid, role name, program text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -141,27 +183,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r oid;
+    limits regrole[];
     p @extschema@.program;
 BEGIN
-    IF NOT @extschema@._is_admin(caller) THEN
-        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = 'permission denied for loyalty.revoke_program()',
-            HINT = 'Grant the role loyalty_admin to the role that manages tenants.';
+    PERFORM @extschema@._require(role, 'role'),
+            @extschema@._require_tenant_admin(caller, 'loyalty.revoke_program()');
+    SELECT a.oid INTO r FROM pg_catalog.pg_roles a WHERE a.rolname = _revoke_program.role;
+    SELECT array_agg(l.role) INTO limits FROM @extschema@.program_limit l
+    WHERE l.role = r OR (l.role_name = _revoke_program.role
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = l.role));
+    IF r IS NULL AND limits IS NULL THEN
+        PERFORM @extschema@._role_named(role);   -- 42704
     END IF;
-    r := @extschema@._role_named(role);
     IF program IS NULL THEN
-        DELETE FROM @extschema@.program_grant g WHERE g.role = r::regrole;
-        DELETE FROM @extschema@.program_limit l WHERE l.role = r::regrole;
+        DELETE FROM @extschema@.program_limit l WHERE l.role = ANY (limits);   -- and its grants
         IF FOUND THEN
-            PERFORM @extschema@._program_grants_changed();
             PERFORM @extschema@._audit(caller, NULL, 'revoke_program', role, '{"limit": "lifted"}');
         END IF;
         RETURN;
     END IF;
     p := @extschema@._program_row(program);
-    DELETE FROM @extschema@.program_grant g WHERE g.role = r::regrole AND g.program_id = p.program_id;
+    DELETE FROM @extschema@.program_grant g WHERE g.role = ANY (limits) AND g.program_id = p.program_id;
     IF FOUND THEN
-        PERFORM @extschema@._program_grants_changed();
         PERFORM @extschema@._audit(caller, p.program_id, 'revoke_program', role, '{}');
     END IF;
 END
