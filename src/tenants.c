@@ -113,9 +113,10 @@ limited_role(Oid role)
 /*
  * Read both tables into limits_cxt, under one snapshot taken after both
  * locks (whose acquisition processes pending invalidations); again if an
- * invalidation arrived meanwhile.  The catalog snapshot, as systable scans
- * take, because a parallel worker (a view scanned in parallel) may not
- * take a new one.
+ * invalidation arrived meanwhile.  A fresh catalog snapshot: a parallel
+ * worker (a view scanned in parallel) may not take a latest snapshot, and
+ * the catalog snapshot already held may predate the change whose relcache
+ * invalidation brought us here (those do not renew it).
  */
 static void
 tenants_load(void)
@@ -147,6 +148,7 @@ tenants_load(void)
 		limit_rel = table_open(limit_relid, AccessShareLock);
 		grant_rel = table_open(ly_relid("program_grant"), AccessShareLock);
 		generation = limits_generation;
+		InvalidateCatalogSnapshot();
 		snapshot = RegisterSnapshot(GetCatalogSnapshot(limit_relid));
 
 		MemoryContextReset(limits_cxt);
