@@ -149,7 +149,8 @@ INSERT INTO ten_calls VALUES
   (40, 'refund',           $q$SELECT loyalty.refund('ten_a_orders', 'a-o1', 1000, 'r1', '2004-02-01')$q$, $q$SELECT loyalty.refund('ten_b_orders', 'b-o1', 1000, 'r1', '2004-02-01')$q$),
   (41, 'an order written',  $q$INSERT INTO ten_a_orders VALUES ('a-o2', 'a1', 5000, 'paid', '2004-02-01')$q$, $q$INSERT INTO ten_b_orders VALUES ('b-o2', 'b1', 5000, 'paid', '2004-02-01')$q$),
   (42, 'an order of a new customer', $q$INSERT INTO ten_a_orders VALUES ('a-o3', 'a9', 5000, 'paid', '2004-02-01')$q$, $q$INSERT INTO ten_b_orders VALUES ('b-o3', 'b9', 5000, 'paid', '2004-02-01')$q$),
-  (43, 'an order completed', $q$UPDATE ten_a_orders SET status = 'completed' WHERE id = 'a-o2'$q$, $q$UPDATE ten_b_orders SET status = 'completed', amount = 4000 WHERE id = 'b-o1'$q$);
+  (43, 'an order completed', $q$UPDATE ten_a_orders SET status = 'completed' WHERE id = 'a-o2'$q$, $q$UPDATE ten_b_orders SET status = 'completed', amount = 4000 WHERE id = 'b-o1'$q$),
+  (44, 'refund of an unknown order', $q$SELECT loyalty.refund('ten_a_orders', 'nope', 1000, 'r2', '2004-02-01')$q$, $q$SELECT loyalty.refund('ten_b_orders', 'nope', 1000, 'r2', '2004-02-01')$q$);
 
 -- ten_b as it stands before the limited roles try it
 CREATE TEMP TABLE ten_b_before AS
@@ -198,11 +199,16 @@ SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :a1)) AS as_app_on_a,
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
 
--- A renamed role stays limited (limits are kept by role, not by name).
+-- A renamed role stays limited (limits are kept by role), and so is a new
+-- role given the name it was limited under: never neither.
 ALTER ROLE regress_ten_app RENAME TO regress_ten_app_renamed;
+CREATE ROLE regress_ten_app IN ROLE loyalty_app;
 SET ROLE regress_ten_app_renamed;
 SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS renamed_on_b;
+SET ROLE regress_ten_app;
+SELECT pg_temp.try(format('SELECT loyalty.points(%s)', :b1)) AS new_under_old_name_on_b;
 RESET ROLE;
+DROP ROLE regress_ten_app;
 ALTER ROLE regress_ten_app_renamed RENAME TO regress_ten_app;
 
 -- The views show a limited reader its programmes only -----------------------------

@@ -1310,7 +1310,7 @@ ly_order_trigger(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------- */
 
 static LyPlan plan_tracked_id = {
-	"SELECT tracked_id FROM loyalty.tracked_table WHERE orders = $1 AND active",
+	"SELECT tracked_id, program_id FROM loyalty.tracked_table WHERE orders = $1 AND active",
 	1, {OIDOID}
 };
 
@@ -1356,7 +1356,8 @@ ly_refund(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	ly_enter(&call);
 	values[0] = ObjectIdGetDatum(relid);
-	if (ly_exec(&plan_tracked_id, values, NULL, 1) != 1)
+	/* tracked into a programme the caller may not use (grant_program): not for it */
+	if (ly_exec(&plan_tracked_id, values, NULL, 1) != 1 || !ly_program_allowed(ly_col_int64(0, 2, 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_TRACKING),
 				 errmsg("table \"%s\" is not tracked", get_rel_name(relid)),

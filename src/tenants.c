@@ -39,10 +39,11 @@ PG_FUNCTION_INFO_V1(ly_require_unlimited_sql);
 PG_FUNCTION_INFO_V1(ly_program_grants_changed);
 
 /*
- * A limited role and the programmes granted to it.  The role is its oid
- * (a rename keeps the limit) or, once no role has that oid (dropped), the
- * role that now has its name: a role re-created under a limited name is
- * limited, not free.
+ * A limited role and the programmes granted to it.  The limit holds for the
+ * role with its oid (a rename keeps it) and for the role that now has the
+ * name it was limited under (one re-created after a drop, or one a dump of
+ * a dropped role's bare oid would attach it to elsewhere): when the two
+ * differ, both are limited, never neither.
  */
 typedef struct LimitedRole
 {
@@ -54,6 +55,7 @@ typedef struct LimitedRole
 
 static MemoryContext limits_cxt = NULL;
 static Oid	limit_relid = InvalidOid;	/* program_limit, as last loaded */
+static Oid	grant_relid = InvalidOid;	/* program_grant, as last loaded */
 static bool limits_loaded = false;
 static uint64 limits_generation = 0;	/* moved by every invalidation */
 static int	nlimited = 0;
@@ -91,7 +93,7 @@ static void
 tenants_relcache_callback(Datum arg, Oid relid)
 {
 	/* InvalidOid: the whole relcache was reset */
-	if (!OidIsValid(relid) || relid == limit_relid)
+	if (!OidIsValid(relid) || relid == limit_relid || relid == grant_relid)
 		tenants_reset();
 }
 
@@ -145,8 +147,9 @@ tenants_load(void)
 		int			allocated = 8;
 
 		limit_relid = ly_relid("program_limit");
+		grant_relid = ly_relid("program_grant");
 		limit_rel = table_open(limit_relid, AccessShareLock);
-		grant_rel = table_open(ly_relid("program_grant"), AccessShareLock);
+		grant_rel = table_open(grant_relid, AccessShareLock);
 		generation = limits_generation;
 		InvalidateCatalogSnapshot();
 		snapshot = RegisterSnapshot(GetCatalogSnapshot(limit_relid));
@@ -196,13 +199,17 @@ tenants_load(void)
 	}
 }
 
-/* The role a limit applies to now: its own, or a new one with its name. */
-static Oid
-limited_role_now(const LimitedRole *l)
+/* Does the limit `l` hold for `role`: has it the privileges of either role it names? */
+static bool
+limit_holds_for(const LimitedRole *l, Oid role)
 {
-	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(l->role)))
-		return l->role;
-	return get_role_oid(NameStr(l->name), true);
+	Oid			by_name;
+
+	if (SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(l->role)) &&
+		has_privs_of_role(role, l->role))
+		return true;
+	by_name = get_role_oid(NameStr(l->name), true);
+	return OidIsValid(by_name) && by_name != l->role && has_privs_of_role(role, by_name);
 }
 
 /*
@@ -235,9 +242,7 @@ tenants_verdict(Verdict *v, Oid role)
 			v->allowed = MemoryContextAlloc(v->cxt, sizeof(int64) * allocated);
 			for (int i = 0; i < nlimited; i++)
 			{
-				Oid			limited_oid = limited_role_now(&limited[i]);
-
-				if (!OidIsValid(limited_oid) || !has_privs_of_role(role, limited_oid))
+				if (!limit_holds_for(&limited[i], role))
 					continue;
 				v->limited = true;
 				for (int p = 0; p < limited[i].nprograms; p++)

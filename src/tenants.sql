@@ -10,10 +10,12 @@
 -- ROLE.  Superusers are never limited.  The checks are made in C at the API
 -- boundary (src/tenants.c), against the role that called.
 
--- A limited role is kept as regrole, plus its name: the oid follows a
--- rename; once no role has it (dropped), the limit applies to a role given
--- its name again, so a re-created role is not free.  pg_dump writes the
--- role's name (a restore needs the roles first: pg_dumpall --roles-only).
+-- A limited role is kept as regrole, plus the name it was limited under:
+-- the limit holds for the role with that oid (a rename keeps it) and for
+-- the role that has that name now (one re-created after a drop), both when
+-- they differ, so a limit is never lost to a rename, a drop or a restore
+-- elsewhere.  pg_dump writes the role's name (a restore needs the roles
+-- first: pg_dumpall --roles-only).
 CREATE TABLE @extschema@.program_limit (
     role       regrole PRIMARY KEY,
     role_name  name NOT NULL,           -- when limited; used once the oid is gone
@@ -44,6 +46,9 @@ CREATE TRIGGER program_limit_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
     ON @extschema@.program_limit FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._program_grants_changed();
 CREATE TRIGGER program_grant_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON @extschema@.program_grant FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._program_grants_changed();
+-- also under session_replication_role = replica (logical replication's apply)
+ALTER TABLE @extschema@.program_limit ENABLE ALWAYS TRIGGER program_limit_changed;
+ALTER TABLE @extschema@.program_grant ENABLE ALWAYS TRIGGER program_grant_changed;
 
 -- The checks (tenants.c).  program_visible is what the views filter with;
 -- it is public (a reader needs it to read the views).
@@ -174,8 +179,9 @@ AS 'MODULE_PATHNAME', 'ly_call_internal';
 COMMENT ON FUNCTION @extschema@.revoke_program(name, text) IS
     'Take a programme back from a limited role, which stays limited to the others (possibly none); with no programme, lift the limit (audited).';
 
--- The limit of the role named: the role with that name now, or a dropped
--- one limited under it (so that its limit can still be lifted).
+-- The limits of the role named: the one it has, and any kept under its
+-- name (a dropped or renamed role's), so that every limit that holds for
+-- it can be lifted.
 CREATE FUNCTION @extschema@._revoke_program(caller oid, role name, program text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -190,8 +196,7 @@ BEGIN
             @extschema@._require_tenant_admin(caller, 'loyalty.revoke_program()');
     SELECT a.oid INTO r FROM pg_catalog.pg_roles a WHERE a.rolname = _revoke_program.role;
     SELECT array_agg(l.role) INTO limits FROM @extschema@.program_limit l
-    WHERE l.role = r OR (l.role_name = _revoke_program.role
-                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = l.role));
+    WHERE l.role = r OR l.role_name = _revoke_program.role;
     IF r IS NULL AND limits IS NULL THEN
         PERFORM @extschema@._role_named(role);   -- 42704
     END IF;
