@@ -25,6 +25,7 @@
 #include "access/table.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
+#include "nodes/supportnodes.h"
 #include "storage/lockdefs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -34,6 +35,7 @@
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(ly_program_visible_sql);
+PG_FUNCTION_INFO_V1(ly_program_visible_support);
 PG_FUNCTION_INFO_V1(ly_require_program_sql);
 PG_FUNCTION_INFO_V1(ly_require_unlimited_sql);
 PG_FUNCTION_INFO_V1(ly_program_grants_changed);
@@ -369,6 +371,24 @@ ly_program_visible_sql(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(ly_program_allowed(PG_GETARG_INT64(0)));
+}
+
+/*
+ * Planner support of program_visible: for a role that is not limited the
+ * filter keeps every row, so say so (selectivity 1) rather than let the
+ * views' row estimates fall to a third.  For a limited role, the default.
+ */
+Datum
+ly_program_visible_support(PG_FUNCTION_ARGS)
+{
+	Node	   *request = (Node *) PG_GETARG_POINTER(0);
+
+	if (IsA(request, SupportRequestSelectivity) && !ly_caller_limited())
+	{
+		((SupportRequestSelectivity *) request)->selectivity = 1.0;
+		PG_RETURN_POINTER(request);
+	}
+	PG_RETURN_POINTER(NULL);
 }
 
 /* SQL: loyalty._require_program(program_id bigint) */

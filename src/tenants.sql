@@ -52,9 +52,16 @@ ALTER TABLE @extschema@.program_grant ENABLE ALWAYS TRIGGER program_grant_change
 
 -- The checks (tenants.c).  program_visible is what the views filter with;
 -- it is public (a reader needs it to read the views).
+CREATE FUNCTION @extschema@._program_visible_support(internal)
+RETURNS internal
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'ly_program_visible_support';
+COMMENT ON FUNCTION @extschema@._program_visible_support(internal) IS
+    'Internal: planner support of program_visible (keeps every row for a role that is not limited).';
 CREATE FUNCTION @extschema@.program_visible(program_id bigint)
 RETURNS boolean
 LANGUAGE C STABLE PARALLEL SAFE
+SUPPORT @extschema@._program_visible_support
 AS 'MODULE_PATHNAME', 'ly_program_visible_sql';
 COMMENT ON FUNCTION @extschema@.program_visible(bigint) IS
     'Whether the calling role may use this programme: false when grant_program limits it to others.';
