@@ -18,7 +18,7 @@
 -- first: pg_dumpall --roles-only).
 CREATE TABLE @extschema@.program_limit (
     role       regrole PRIMARY KEY,
-    role_name  name NOT NULL,           -- when limited; used once the oid is gone
+    role_name  name NOT NULL,           -- limited under: a role given this name later is limited too
     limited_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.program_limit IS 'Roles limited to the programmes program_grant gives them (grant_program).';
