@@ -965,12 +965,15 @@ RETURNS TABLE(code @extschema@.coupon_code, joined int, required int, unlocked b
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    pid bigint;
 BEGIN
     PERFORM @extschema@._require(token, 'token');
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.coupon_share s WHERE s.token = _share_status.token) THEN
+    SELECT s.program_id INTO pid FROM @extschema@.coupon_share s WHERE s.token = _share_status.token;
+    IF NOT FOUND THEN
         PERFORM @extschema@._coupon_refused('unknown_code', format('share token "%s" does not exist', token));
     END IF;
-    PERFORM @extschema@._require_program(s.program_id) FROM @extschema@.coupon_share s WHERE s.token = _share_status.token;
+    PERFORM @extschema@._require_program(pid);
     RETURN QUERY
     SELECT s.code, (SELECT count(*)::int FROM @extschema@.coupon_share_friend f WHERE f.token = s.token),
            s.required, s.unlocked_at IS NOT NULL

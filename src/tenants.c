@@ -9,14 +9,14 @@
  * whatever role it SET ROLE to: every path that resolves a programme from
  * its arguments (a member, a programme code, a coupon, a wallet, a tracked
  * table) asks ly_require_program, views filter with program_visible.
- * Roles are stored as regrole: a renamed role stays limited, a dump names
- * them and a restore finds them by name.
+ * Roles are stored as regrole plus the name they were limited under (see
+ * LimitedRole).
  *
  * Both tables are small and read rarely: they are kept in backend memory
- * and reloaded after a relcache invalidation of program_limit, which every
- * change of either table sends (_program_grants_changed), or a change of
- * roles or role membership.  With no limited role at all, a check is one
- * comparison.
+ * and reloaded after a relcache invalidation of either, which the
+ * statement triggers on both send (_program_grants_changed), or a change
+ * of roles or role membership.  With no limited role at all, a check is
+ * one comparison.
  */
 #include "loyalty.h"
 
@@ -279,21 +279,28 @@ verdict_allows(const Verdict *v, int64 program_id)
 }
 
 /*
- * The limited role that forbids `program_id` (0: all of them allowed), the
- * role at the API boundary first, then the session user.
+ * The role that limits this call, the role at the API boundary first, then
+ * the session user; InvalidOid if neither does.  With `any_programme`, the
+ * one limited at all; else the one that may not use `program_id`.
  */
 static Oid
-forbidding_role(int64 program_id)
+limiting_role(bool any_programme, int64 program_id)
 {
-	Oid			caller = ly_tenant_caller();
-	Oid			session = GetSessionUserId();
+	Oid			roles[2] = {ly_tenant_caller(), GetSessionUserId()};
+	Verdict    *verdicts[2] = {&caller_verdict, &session_verdict};
 
 	if (limits_loaded && nlimited == 0)
 		return InvalidOid;
-	if (!verdict_allows(tenants_verdict(&caller_verdict, caller), program_id))
-		return caller;
-	if (session != caller && !verdict_allows(tenants_verdict(&session_verdict, session), program_id))
-		return session;
+	for (int i = 0; i < 2; i++)
+	{
+		Verdict    *v;
+
+		if (i == 1 && roles[1] == roles[0])
+			break;
+		v = tenants_verdict(verdicts[i], roles[i]);
+		if (any_programme ? v->limited : !verdict_allows(v, program_id))
+			return roles[i];
+	}
 	return InvalidOid;
 }
 
@@ -301,30 +308,14 @@ forbidding_role(int64 program_id)
 bool
 ly_program_allowed(int64 program_id)
 {
-	return !OidIsValid(forbidding_role(program_id));
-}
-
-/* The limited role, of the caller and the session user, if either is limited. */
-static Oid
-limited_caller(void)
-{
-	Oid			caller = ly_tenant_caller();
-	Oid			session = GetSessionUserId();
-
-	if (limits_loaded && nlimited == 0)
-		return InvalidOid;
-	if (tenants_verdict(&caller_verdict, caller)->limited)
-		return caller;
-	if (session != caller && tenants_verdict(&session_verdict, session)->limited)
-		return session;
-	return InvalidOid;
+	return !OidIsValid(limiting_role(false, program_id));
 }
 
 /* Is the role that called, or the session's user, limited to some programmes? */
 bool
 ly_caller_limited(void)
 {
-	return OidIsValid(limited_caller());
+	return OidIsValid(limiting_role(true, 0));
 }
 
 /*
@@ -335,7 +326,7 @@ ly_caller_limited(void)
 void
 ly_require_program(int64 program_id)
 {
-	Oid			role = forbidding_role(program_id);
+	Oid			role = limiting_role(false, program_id);
 
 	if (!OidIsValid(role))
 		return;
@@ -352,7 +343,7 @@ ly_require_program(int64 program_id)
 void
 ly_require_unlimited(const char *what)
 {
-	Oid			role = limited_caller();
+	Oid			role = limiting_role(true, 0);
 
 	if (!OidIsValid(role))
 		return;

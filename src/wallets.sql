@@ -448,9 +448,7 @@ BEGIN
             MESSAGE = format('unknown wallet privilege "%s"', privilege),
             HINT = 'Use debit, credit or view.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('role "%s" does not exist', role);
-    END IF;
+    PERFORM @extschema@._role_named(role);   -- 42704 if there is none
     INSERT INTO @extschema@.wallet_grant (wallet_id, role_name, privilege)
     VALUES (w.wallet_id, role, privilege) ON CONFLICT DO NOTHING;
     PERFORM @extschema@._audit(caller, w.program_id, 'grant_wallet', w.name,
