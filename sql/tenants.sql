@@ -95,7 +95,9 @@ SELECT t.test, pg_temp.try(t.sql) AS result FROM (VALUES
   (6, 'a member of pg_read_all_data', $q$SELECT loyalty.grant_program('regress_ten_peeker', 'ten_a')$q$),
   (6, 'a member of a superuser role', $q$SELECT loyalty.grant_program('regress_ten_su_member', 'ten_a')$q$),
   (7, 'revoke: NULL role',   $q$SELECT loyalty.revoke_program(NULL, 'ten_a')$q$),
-  (8, 'revoke: unknown program', $q$SELECT loyalty.revoke_program('regress_ten_app', 'ten_nowhere')$q$)
+  (8, 'revoke: unknown program', $q$SELECT loyalty.revoke_program('regress_ten_app', 'ten_nowhere')$q$),
+  (9, 'revoke: unknown role', $q$SELECT loyalty.revoke_program('regress_ten_nobody')$q$),
+  (10, 'program_visible of NULL', $q$DO $d$ BEGIN IF loyalty.program_visible(NULL) THEN RAISE EXCEPTION 'visible'; END IF; END $d$$q$)
 ) AS t(n, test, sql) ORDER BY t.n;
 -- none of them wrote anything
 SELECT count(*) AS limits FROM loyalty.program_limit WHERE role::text LIKE 'regress_ten%';
