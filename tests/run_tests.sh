@@ -2,9 +2,10 @@
 # tests/run_tests.sh: what `make test` (and .ci/run) runs. Installs Debian deps,
 # builds and installs loyalty, starts a throw-away cluster, then runs the
 # pg_regress suites (REGRESS in the Makefile: sql/NAME.sql vs expected/NAME.out),
-# the isolation specs (tests/isolation/*.spec) and the TAP tests (tests/t/*.pl),
-# prints a summary and a closing "N passed, N failed" line.
-# Usage: tests/run_tests.sh [regress] [isolation] [tap]   (default: all three)
+# the isolation specs (tests/isolation/*.spec), the TAP tests (tests/t/*.pl) and
+# the user guides' examples (tests/docs/check_docs.pl: docs/*.md run, and their
+# shown output compared), prints a summary and a closing "N passed, N failed" line.
+# Usage: tests/run_tests.sh [regress] [isolation] [tap] [docs]   (default: all four)
 # Env: LOYALTY_KEEP_CLUSTER=1 keeps the cluster; PROVE_FLAGS adds prove flags (e.g. -j2).
 set -euo pipefail
 
@@ -14,9 +15,9 @@ source tests/lib/common.sh
 cd "$LY_ROOT"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(regress isolation tap)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(regress isolation tap docs)
 for s in "${SUITES[@]}"; do
-    case "$s" in regress|isolation|tap) ;; *) ly_die "unknown suite '$s' (regress, isolation, tap)";; esac
+    case "$s" in regress|isolation|tap|docs) ;; *) ly_die "unknown suite '$s' (regress, isolation, tap, docs)";; esac
 done
 want() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -205,12 +206,31 @@ run_tap() {
     fi
 }
 
+# Every guide with sql blocks is one test: its examples run, print what it shows.
+run_docs() {
+    local guides=() f n
+    for f in docs/*.md; do grep -q '^```sql' "$f" && guides+=("$f"); done
+    if [ ${#guides[@]} -eq 0 ]; then
+        record docs skipped 0 0 "no sql blocks in docs/"; return 0
+    fi
+    ly_log "docs: ${guides[*]}"
+    PATH="$LY_PGBIN:$PATH" perl tests/docs/check_docs.pl "${guides[@]}" 2>&1 | tee "$WORK/docs.log" || true
+    n=$(grep -cE '^docs/[^ ]+: .*, [0-9]+ differ$' "$WORK/docs.log" || true)
+    if [ "$n" -gt 0 ] || [ "$(grep -cE '^docs/[^ ]+: ' "$WORK/docs.log" || true)" -ne ${#guides[@]} ]; then
+        [ "$n" -gt 0 ] || n=1
+        record docs FAILED $(( ${#guides[@]} - n )) "$n" "databases loyalty_docs_* kept"
+    else
+        record docs ok ${#guides[@]} 0
+    fi
+}
+
 # Tests that would run: used to count failures if the build breaks.
 count_planned() {
     local n=0 t=()
     if want regress; then read -r -a t <<<"${REGRESS_TESTS:-$(make_var REGRESS)}"; n=$((n + ${#t[@]})); fi
     if want isolation; then n=$((n + $(ls tests/isolation/*.spec 2>/dev/null | wc -l))); fi
     if want tap; then n=$((n + $(ls tests/t/*.pl 2>/dev/null | wc -l))); fi
+    if want docs; then n=$((n + $(grep -l '^```sql' docs/*.md 2>/dev/null | wc -l))); fi
     [ $n -gt 0 ] || n=1
     echo $n
 }
@@ -232,6 +252,7 @@ ly_cluster_start
 want regress && run_regress
 want isolation && run_isolation
 want tap && run_tap
+want docs && run_docs
 
 print_summary
 [ "$TOTAL_FAIL" -eq 0 ]
