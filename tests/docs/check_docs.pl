@@ -114,8 +114,10 @@ sub roles {
 	return @r;
 }
 
+# Run a client program quietly (no NOTICE from IF EXISTS); die if it fails.
 sub psql_ok {
 	my @cmd = @_;
+	local $ENV{PGOPTIONS} = '-c client_min_messages=warning';
 	system(@cmd) == 0 or die "@cmd failed\n";
 }
 
