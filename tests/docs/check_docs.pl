@@ -145,7 +145,9 @@ for my $doc (@ARGV)
 	open my $sf, '>', $scriptfile or die "$scriptfile: $!\n";
 	print $sf $script;
 	close $sf;
-	# stdin, as pg_regress feeds psql: messages then carry no "psql:file:line:" prefix
+	# stdin, as pg_regress feeds psql: messages then carry no "psql:file:line:" prefix;
+	# UTC unless the guide sets its zone, whatever the machine's
+	local $ENV{PGTZ} = 'UTC';
 	my $printed = `psql -X -q -d $db < $scriptfile 2>&1`;
 	my $status = $? >> 8;
 	unlink $scriptfile;
