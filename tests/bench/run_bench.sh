@@ -6,6 +6,8 @@
 # /tmp/loyalty-bench-results.txt). Script header comments it understands:
 #   -- baseline: OTHER_WORKLOAD     (ratio = tps / OTHER_WORKLOAD's tps, same clients)
 #   -- clients: 1 4 16              (overrides BENCH_CLIENTS)
+#   -- rounds: N                    (overrides BENCH_ROUNDS; give a workload and
+#                                    its baseline the same N)
 #   -- pgoptions: -c name=value     (PGOPTIONS for its pgbench sessions)
 #   -- target_ratio: R C            (after the table: is ratio >= R at C clients?)
 #   -- target_overhead_us: U        (after the table, per client count: the
@@ -47,6 +49,14 @@ ly_build_install || ly_die "build failed (see log/build.log)"
 ly_cluster_start --durable shared_buffers=512MB max_connections=100
 WORK=$(mktemp -d /tmp/loyalty-benchrun-XXXXXX)
 ly_on_exit "rm -rf '$WORK'"
+
+# The figure of each round, the workload's round i against its baseline's:
+# per_round "TPS1 TPS2.." "BASE1 BASE2.." FORMAT EXPR (awk, over a and x).
+per_round() {
+    awk -v w="$1" -v b="$2" -v f="$3" "BEGIN{n = split(w, W, \" \"); split(b, B, \" \");
+        for (i = 1; i <= n; i++) { a = W[i]; x = B[i]; if (x == \"\" || a <= 0 || x <= 0) continue;
+            printf \"%s\" f, (s++ ? \", \" : \"\"), $4 } }"
+}
 
 header_value() {    # file key -> value of the first "-- key: value" line
     sed -n "s/^--[[:space:]]*$2:[[:space:]]*//p" "$1" | head -n 1 | sed 's/[[:space:]]*$//'
@@ -102,6 +112,8 @@ server_version=$("${PSQL[@]}" -At -c 'SHOW server_version')
     for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
         o=$(header_value "$WL_DIR/$w.sql" pgoptions 2>/dev/null || true)
         [ -z "$o" ] || echo "  $w: PGOPTIONS='$o'"
+        o=$(header_value "$WL_DIR/$w.sql" rounds 2>/dev/null || true)
+        [ -z "$o" ] || echo "  $w: $o rounds"
     done
     echo "rounds: ${BENCH_ROUNDS:-2}, interleaved (each workload next to its baseline at every client count); tps is the mean"
 } | tee "$WORK/header.txt"
@@ -115,13 +127,18 @@ FAILED=0
 # to its workload), so drift over the run (WAL, bloat, checkpoints) falls on
 # both sides of a ratio.  TPS is the mean over BENCH_ROUNDS rounds.
 ROUNDS=${BENCH_ROUNDS:-2}
+MAX_ROUNDS=$ROUNDS  # the most any workload asks for (-- rounds: N)
 READY=()
-declare -A CLIENTS=() DB=() SUM=() RUNS=() PGOPTS=()
+declare -A CLIENTS=() DB=() SUM=() RUNS=() PGOPTS=() WROUNDS=() ROUND_TPS=()
 for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
     script="$WL_DIR/$w.sql"
     [ -f "$script" ] || { echo "baseline workload $script missing" >&2; FAILED=1; continue; }
     clients=$(header_value "$script" clients)
     CLIENTS[$w]=${clients:-$DEFAULT_CLIENTS}
+    WROUNDS[$w]=$(header_value "$script" rounds)
+    WROUNDS[$w]=${WROUNDS[$w]:-$ROUNDS}
+    [[ "${WROUNDS[$w]}" =~ ^[1-9][0-9]*$ ]] || ly_die "$script: rounds must be a positive integer"
+    [ "${WROUNDS[$w]}" -le "$MAX_ROUNDS" ] || MAX_ROUNDS=${WROUNDS[$w]}
     PGOPTS[$w]=$(header_value "$script" pgoptions)
     db="bench_$(printf '%s' "$w" | tr -c 'A-Za-z0-9_' '_')"
     DB[$w]=$db
@@ -144,10 +161,11 @@ for w in "${SELECTED[@]+"${SELECTED[@]}"}"; do
 done
 
 ALL_CLIENTS=$(for w in "${READY[@]+"${READY[@]}"}"; do printf '%s\n' ${CLIENTS[$w]}; done | sort -n -u)
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(seq 1 "$MAX_ROUNDS"); do
     for c in $ALL_CLIENTS; do
         for w in "${READY[@]+"${READY[@]}"}"; do
             [[ " ${CLIENTS[$w]} " == *" $c "* ]] || continue
+            [ "$r" -le "${WROUNDS[$w]}" ] || continue
             [ "${TPS["$w|$c"]:-}" = FAILED ] && continue
             j=$(( c < 2 ? c : 2 ))
             # Start from a vacuumed, checkpointed database: what the previous
@@ -169,6 +187,7 @@ for r in $(seq 1 "$ROUNDS"); do
             fi
             SUM["$w|$c"]=$(awk -v a="${SUM["$w|$c"]:-0}" -v b="$tps" 'BEGIN{print a + b}')
             RUNS["$w|$c"]=$(( ${RUNS["$w|$c"]:-0} + 1 ))
+            ROUND_TPS["$w|$c"]+="$tps "
             printf '  round %s  %-28s clients %3s  tps %s\n' "$r" "$w" "$c" "$tps"
         done
     done
@@ -248,7 +267,8 @@ done
             if [[ "$tps" =~ ^[0-9.]+$ && "$bt" =~ ^[0-9.]+$ ]] && awk -v x="$bt" 'BEGIN{exit !(x > 0)}'; then
                 ratio=$(awk -v a="$tps" -v x="$bt" 'BEGIN{printf "%.2f", a / x}')
                 verdict=met; awk -v r="$ratio" -v t="$rt" 'BEGIN{exit !(r >= t)}' || verdict="NOT met"
-                echo "  $w / $b at $rc clients: $ratio (target >= $rt: $verdict)"
+                echo "  $w / $b at $rc clients: $ratio (target >= $rt: $verdict;" \
+                     "rounds: $(per_round "${ROUND_TPS["$w|$rc"]}" "${ROUND_TPS["$b|$rc"]}" '%.2f' 'a / x'))"
             else
                 echo "  $w / $b at $rc clients: n/a (target >= $rt)"
             fi
@@ -260,7 +280,8 @@ done
                     us=$(awk -v a="$tps" -v x="$bt" 'BEGIN{printf "%.1f", 1e6 / a - 1e6 / x}')
                     verdict=met; awk -v u="$us" -v t="$tu" 'BEGIN{exit !(u < t)}' || verdict="NOT met"
                     echo "  $w over $b at $c client(s): $us us per transaction" \
-                         "(1e6/tps - 1e6/baseline tps; target < $tu us: $verdict)"
+                         "(1e6/tps - 1e6/baseline tps; target < $tu us: $verdict;" \
+                         "rounds: $(per_round "${ROUND_TPS["$w|$c"]}" "${ROUND_TPS["$b|$c"]}" '%.1f' '1e6 / a - 1e6 / x'))"
                 else
                     echo "  $w over $b at $c client(s): n/a (target < $tu us)"
                 fi

@@ -1,5 +1,6 @@
 -- baseline: orders_untracked
 -- target_ratio: 0.6 16
+-- rounds: 4
 -- orders: one order per transaction on the tracked table `orders`: INSERT it
 -- paid (a random customer among 'c1'..'c<members>', 3 cart lines, 214.70;
 -- the trigger prices it with the programme's rules and the member's tier and

@@ -1,4 +1,5 @@
 -- baseline: orders_untracked
+-- rounds: 4
 -- orders_plain: orders.sql's two statements on the untracked table, each
 -- also writing by hand, in the same statement (data-modifying WITH), the
 -- rows the trigger writes for it, into plain copies of loyalty's tables

@@ -1,6 +1,7 @@
 -- baseline: orders_untracked_syncoff
 -- clients: 1
 -- pgoptions: -c synchronous_commit=off
+-- rounds: 6
 -- target_overhead_us: 150
 -- orders_syncoff: orders.sql at 1 client with synchronous_commit = off (no
 -- wait for the WAL flush), so the time per order is CPU and round trips, and

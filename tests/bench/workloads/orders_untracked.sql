@@ -1,3 +1,4 @@
+-- rounds: 4
 -- orders_untracked: the same two statements as orders.sql, one transaction
 -- per order, on an identical table that loyalty does not track (no trigger):
 -- what the application's writes cost by themselves.

@@ -1,5 +1,6 @@
 -- clients: 1
 -- pgoptions: -c synchronous_commit=off
+-- rounds: 6
 -- orders_untracked_syncoff: orders_untracked.sql at 1 client with
 -- synchronous_commit = off: the baseline of orders_syncoff.
 \set m random(1, :members)
