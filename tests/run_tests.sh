@@ -206,10 +206,13 @@ run_tap() {
     fi
 }
 
+# The user guides with sql blocks (fenced, perhaps indented in a list item).
+docs_guides() { grep -lE '^[[:space:]]*```sql[[:space:]]*$' docs/*.md 2>/dev/null || true; }
+
 # Every guide with sql blocks is one test: its examples run, print what it shows.
 run_docs() {
-    local guides=() f passed rc=0
-    for f in docs/*.md; do grep -qE '^[[:space:]]*```sql[[:space:]]*$' "$f" && guides+=("$f"); done
+    local guides=() passed rc=0
+    mapfile -t guides < <(docs_guides)
     if [ ${#guides[@]} -eq 0 ]; then
         record docs skipped 0 0 "no sql blocks in docs/"; return 0
     fi
@@ -233,7 +236,7 @@ count_planned() {
     if want regress; then read -r -a t <<<"${REGRESS_TESTS:-$(make_var REGRESS)}"; n=$((n + ${#t[@]})); fi
     if want isolation; then n=$((n + $(ls tests/isolation/*.spec 2>/dev/null | wc -l))); fi
     if want tap; then n=$((n + $(ls tests/t/*.pl 2>/dev/null | wc -l))); fi
-    if want docs; then n=$((n + $(grep -lE '^[[:space:]]*```sql[[:space:]]*$' docs/*.md 2>/dev/null | wc -l))); fi
+    if want docs; then n=$((n + $(docs_guides | wc -l))); fi
     [ $n -gt 0 ] || n=1
     echo $n
 }

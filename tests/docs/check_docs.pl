@@ -42,6 +42,13 @@ $| = 1;
 # psql's own errors, which it prints without "ERROR:" when reading stdin
 my $psql_error = qr/^(?:invalid command \\|no rows returned for \\gset|more than one row returned for \\gset|invalid variable name|unterminated quoted|could not |\\[a-z]+: )/;
 
+# Does this line start a message (a server message, or psql's own error)?
+sub is_message_line
+{
+	my ($line) = @_;
+	return $line =~ /^(ERROR|NOTICE|WARNING|INFO):/ || $line =~ $psql_error;
+}
+
 # The sql blocks of a guide: { line, sql, out (if an output block follows) }.
 sub blocks_of
 {
@@ -60,23 +67,20 @@ sub blocks_of
 			next;
 		}
 		my $skip = $i > 0 && $lines[ $i - 1 ] =~ /^\s*<!-- docs-check: skip\b/;
-		my %blk = (line => $i + 1, sql => '');
-		for ($i++; $i < @lines && $lines[$i] !~ /^\s*```\s*$/; $i++)
-		{
-			(my $l = $lines[$i]) =~ s/^\Q$indent\E//;
-			$blk{sql} .= $l;
-		}
-		$i++;
-		if ($i < @lines && $lines[$i] =~ /^\s*```\s*$/)
-		{
-			$blk{out} = '';
+		# the lines up to the closing fence at $i, unindented; $i then after it
+		my $body = sub {
+			my $text = '';
 			for ($i++; $i < @lines && $lines[$i] !~ /^\s*```\s*$/; $i++)
 			{
 				(my $l = $lines[$i]) =~ s/^\Q$indent\E//;
-				$blk{out} .= $l;
+				$text .= $l;
 			}
 			$i++;
-		}
+			return $text;
+		};
+		my %blk = (line => $i + 1);
+		$blk{sql} = $body->();
+		$blk{out} = $body->() if $i < @lines && $lines[$i] =~ /^\s*```\s*$/;
 		if ($skip)
 		{
 			$skipped++;
@@ -108,7 +112,7 @@ sub pieces
 		$l =~ s/\s+$//;
 		$l =~ s/\b\d+(\.\d+)? ([a-z]+\/s)\b/N $2/g;
 		$l =~ s/\bin \d+(\.\d+)? ms\b/in N ms/g;
-		if ($l =~ /^(ERROR|NOTICE|WARNING|INFO):/ || $l =~ $psql_error)
+		if (is_message_line($l))
 		{
 			$flush->();
 			$cur = "$l\n";
@@ -149,7 +153,7 @@ sub same
 	};
 	my @w = split /\n/, $want;
 	my @h = split /\n/, $have;
-	if ($w[0] =~ /^(ERROR|NOTICE|WARNING|INFO):/ || $w[0] =~ $psql_error)
+	if (is_message_line($w[0]))
 	{
 		return 0 unless $h[0] =~ $line_pattern->(shift @w);
 		shift @h;
