@@ -18,7 +18,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION = $(basename $(notdir $(sort $(wildcard tests/isolation/*.spec))))
 
 PG_CONFIG ?= pg_config
-PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+# -Wshadow=compatible-local: PostgreSQL 17 builds extensions with it, 15 does not.
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wshadow=compatible-local -Wno-unused-parameter -Wno-missing-field-initializers
 EXTRA_CLEAN = results regression.diffs regression.out output_iso tmp_check log
 
 # On a fresh machine the server headers may be missing: `make test` and

@@ -421,7 +421,11 @@ ly_table_scan_begin(LyTableScan *s, LyTable *t, const char *index, int nkeys, co
 	if (nkeys > IndexRelationGetNumberOfKeyAttributes(s->index))
 		elog(ERROR, "index %s has fewer than %d key columns", RelationGetRelationName(s->index), nkeys);
 	equality_keys(si, nkeys, keys, sk);
+#if PG_VERSION_NUM >= 180000
+	s->scan = index_beginscan(t->rel, s->index, t->snapshot, NULL, nkeys, 0);	/* no instrumentation */
+#else
 	s->scan = index_beginscan(t->rel, s->index, t->snapshot, nkeys, 0);
+#endif
 	index_rescan(s->scan, sk, nkeys, NULL, 0);
 }
 

@@ -1433,8 +1433,8 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 			Datum		times[3] = {TimestampTzGetDatum(available_at), TimestampTzGetDatum(expires_at),
 			TimestampTzGetDatum(at)};
 			bool		nulls[3] = {false, !has_expiry, false};
-			Datum		detail = lot_state_detail(lot_id, remaining, available_at, has_expiry,
-												  expires_at, qualifying);
+			Datum		state_detail = lot_state_detail(lot_id, remaining, available_at,
+														has_expiry, expires_at, qualifying);
 			MemberRowWrite w;
 
 			ly_table_update(&t, 3, attnums, times, nulls);
@@ -1442,7 +1442,7 @@ ly_lot_set_state(LyMember *locked, int64 member_id, int64 lot_id, TimestampTz av
 			ly_table_close(&t);
 			ly_entry_init(&entry, operation, source, ref, at);
 			(void) entry_insert_direct(member_id, nextval_internal(ly_relid("entry_id_seq"), false),
-									   &entry, 0, 0, detail);
+									   &entry, 0, 0, state_detail);
 			/* the member's cache moves with the lot */
 			memset(&w, 0, sizeof(w));
 			w.relative = true;

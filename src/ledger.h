@@ -115,7 +115,7 @@ typedef struct LyMemberRowFacts
 	TimestampTz tier_since;
 } LyMemberRowFacts;
 
-extern void ly_unknown_member(int64 member_id) pg_attribute_noreturn();
+pg_noreturn extern void ly_unknown_member(int64 member_id);
 extern void ly_member_load(int64 member_id, bool for_update, LyMember *m);
 extern bool ly_member_lock(int64 member_id, LyMember *m, LyMemberRowFacts *facts);
 extern bool ly_member_read(int64 member_id, LyMember *m, LyMemberRowFacts *facts);

@@ -393,6 +393,30 @@ ly_col_text(uint64 row, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/*
+ * floor(a x b / c) for a, b >= 0, c > 0 and b <= c (a share of a: so the
+ * result fits), exact: in 128-bit integers where the compiler has them, else
+ * in numeric.  LY_NO_INT128 forces the numeric path (to test it).
+ */
+int64
+ly_scale_floor(int64 a, int64 b, int64 c)
+{
+	Assert(a >= 0 && b >= 0 && c > 0 && b <= c);
+#if defined(PG_INT128_TYPE) && !defined(LY_NO_INT128)
+	return (int64) (((int128) a * b) / c);
+#else
+	{
+		Datum		product = DirectFunctionCall2(numeric_mul,
+												  NumericGetDatum(int64_to_numeric(a)),
+												  NumericGetDatum(int64_to_numeric(b)));
+		Datum		quotient = DirectFunctionCall2(numeric_div_trunc, product,
+												   NumericGetDatum(int64_to_numeric(c)));
+
+		return DatumGetInt64(DirectFunctionCall1(numeric_int8, quotient));
+	}
+#endif
+}
+
 /* NULL arguments raise unless the SPEC gives NULL a meaning. */
 void
 ly_require_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)

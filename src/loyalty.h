@@ -12,9 +12,13 @@
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
-/* ---- PostgreSQL version shims (15 to 17) ---- */
+/* ---- PostgreSQL version shims (15 to 18) ---- */
 #if PG_VERSION_NUM < 150000
 #error "loyalty needs PostgreSQL 15 or later"
+#endif
+/* 18 replaced pg_attribute_noreturn() (after a declarator) by pg_noreturn (before it) */
+#ifndef pg_noreturn
+#define pg_noreturn _Noreturn
 #endif
 
 /* ---- SQLSTATEs of class LY (docs/errors.md lists them all) ---- */
@@ -108,6 +112,10 @@ extern bool ly_col_bool(uint64 row, int col, bool if_null);
 extern TimestampTz ly_col_timestamptz(uint64 row, int col, TimestampTz if_null);
 extern char *ly_col_text(uint64 row, int col);
 extern Datum ly_col_datum(uint64 row, int col, bool *isnull);
+
+/* ---- Exact arithmetic (loyalty.c) ---- */
+/* floor(a x b / c) for a, b >= 0, c > 0, b <= c: exact, without overflow */
+extern int64 ly_scale_floor(int64 a, int64 b, int64 c);
 
 /* ---- Argument checks: one clear error each (loyalty.c) ---- */
 extern void ly_require_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);

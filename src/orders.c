@@ -983,7 +983,7 @@ cashback_sync(Order *o, TimestampTz at)
 		char	   *ref;
 
 		if (o->state == OS_COMPLETED && o->amount > 0)
-			deserved = (int64) (((int128) c->amount * (o->amount - o->refunded)) / o->amount);
+			deserved = ly_scale_floor(c->amount, o->amount - o->refunded, o->amount);
 		delta = deserved - c->outstanding;
 		if (deserved == 0)
 			cashback_resolved(o, c, "order_reversed", at);
@@ -1350,7 +1350,7 @@ ly_refund(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	int64		total;
 	int64		target;
-	int128		kept;
+	int64		kept;
 
 	ly_require_not_null(fcinfo, 0, "orders");
 	relid = PG_GETARG_OID(0);
@@ -1405,8 +1405,8 @@ ly_refund(PG_FUNCTION_ARGS)
 						" of " INT64_FORMAT,
 						amount, order_id, o.amount - o.refunded, o.amount)));
 	/* reversed total E - floor(E x (A - R) / A) */
-	kept = o.amount > 0 ? ((int128) o.earned * (o.amount - o.refunded - amount)) / o.amount : 0;
-	target = o.earned - (int64) kept;
+	kept = o.amount > 0 ? ly_scale_floor(o.earned, o.amount - o.refunded - amount, o.amount) : 0;
+	target = o.earned - kept;
 	if (o.earn_ref && target > 0)
 		ly_points_reverse(member_id, "order", o.earn_ref, "earn", false, target, at);
 	values[4] = Int32GetDatum(o.generation);

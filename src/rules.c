@@ -17,6 +17,7 @@
  */
 #include "definitions.h"
 
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"

@@ -272,7 +272,7 @@ static LyPlan plan_part_try_lock = {
 	2, {INT8OID, INT4OID}
 };
 
-static void part_missing(const LyWallet *w, int32 part) pg_attribute_noreturn();
+pg_noreturn static void part_missing(const LyWallet *w, int32 part);
 
 /* Move money between two parts of one wallet (both locked). */
 static LyPlan plan_part_move = {

@@ -4,8 +4,11 @@
 # pg_regress suites (REGRESS in the Makefile: sql/NAME.sql vs expected/NAME.out),
 # the isolation specs (tests/isolation/*.spec), the TAP tests (tests/t/*.pl) and
 # the user guides' examples (tests/docs/check_docs.pl: docs/*.md run, and their
-# shown output compared), prints a summary and a closing "N passed, N failed" line.
-# Usage: tests/run_tests.sh [regress] [isolation] [tap] [docs]   (default: all four)
+# shown output compared), then all four again on PostgreSQL 17 in a Debian 13
+# chroot (tests/pg_chroot.sh), prints a summary and a closing "N passed,
+# N failed" line.
+# Usage: tests/run_tests.sh [regress] [isolation] [tap] [docs] [pg17] [pg18]
+#   (default: all but pg18, which runs in a chroot of Debian unstable)
 # Env: LOYALTY_KEEP_CLUSTER=1 keeps the cluster; PROVE_FLAGS adds prove flags (e.g. -j2).
 set -euo pipefail
 
@@ -15,9 +18,10 @@ source tests/lib/common.sh
 cd "$LY_ROOT"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(regress isolation tap docs)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(regress isolation tap docs pg17)
 for s in "${SUITES[@]}"; do
-    case "$s" in regress|isolation|tap|docs) ;; *) ly_die "unknown suite '$s' (regress, isolation, tap, docs)";; esac
+    case "$s" in regress|isolation|tap|docs|pg17|pg18) ;;
+        *) ly_die "unknown suite '$s' (regress, isolation, tap, docs, pg17, pg18)";; esac
 done
 want() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -180,6 +184,7 @@ run_tap() {
         PATH="$LY_PGBIN:$PATH" \
         PERL5LIB="$LY_PGXS_TEST/perl${PERL5LIB:+:$PERL5LIB}" \
         TESTDIR="$testdir" PG_REGRESS="$LY_PGXS_TEST/regress/pg_regress" \
+        TESTDATADIR="$testdir/tmp_check" TESTLOGDIR="$testdir/tmp_check/log" \
         LOYALTY_SRC="$LY_ROOT" \
         prove "${prove_flags[@]+"${prove_flags[@]}"}" "${paths[@]}") \
         2>&1 | tee "$WORK/tap.log" || rc=$?
@@ -230,6 +235,23 @@ run_docs() {
     fi
 }
 
+# The four suites again on PostgreSQL MAJOR, in a Debian chroot that has it;
+# its tests are counted here, a failing one (or a chroot that could not be
+# made) fails.
+run_pg_chroot() {   # major
+    local major=$1 rc=0 line passed failed
+    tests/pg_chroot.sh "$major" regress isolation tap docs 2>&1 | tee "$WORK/pg$major.log" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/pg$major.log" | tail -n 1 || true)
+    passed=0 failed=0
+    if [ -n "$line" ]; then read -r passed _ failed _ <<<"$line"; fi
+    if [ "$rc" -ne 0 ] || [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then
+        [ "$failed" -gt 0 ] || failed=1
+        record "pg$major" FAILED "$passed" "$failed" "log/pg$major/ and the output above"
+    else
+        record "pg$major" ok "$passed" 0 "PostgreSQL $major, Debian chroot"
+    fi
+}
+
 # Tests that would run: used to count failures if the build breaks.
 count_planned() {
     local n=0 t=()
@@ -242,23 +264,26 @@ count_planned() {
 }
 
 START=$SECONDS
-ly_install_deps
 WORK=$(mktemp -d /tmp/loyalty-run-XXXXXX)
 chmod 755 "$WORK"
 ly_on_exit "rm -rf '$WORK'"
 
-if ! ly_build_install; then
-    record build FAILED 0 "$(count_planned)" "see log/build.log; no test ran"
-    print_summary
-    exit 1
+if want regress || want isolation || want tap || want docs; then
+    ly_install_deps
+    if ! ly_build_install; then
+        record build FAILED 0 "$(count_planned)" "see log/build.log; no test ran"
+        print_summary
+        exit 1
+    fi
+    record build ok 0 0
+    ly_cluster_start
+    want regress && run_regress
+    want isolation && run_isolation
+    want tap && run_tap
+    want docs && run_docs
 fi
-record build ok 0 0
-
-ly_cluster_start
-want regress && run_regress
-want isolation && run_isolation
-want tap && run_tap
-want docs && run_docs
+want pg17 && run_pg_chroot 17
+want pg18 && run_pg_chroot 18
 
 print_summary
 [ "$TOTAL_FAIL" -eq 0 ]

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # tests/lib/common.sh: helpers sourced by tests/run_tests.sh, tests/demo/run_demo.sh
 # and tests/bench/run_bench.sh: install Debian deps, build+install the extension,
-# and run throw-away PostgreSQL 15 clusters that are stopped and removed on exit.
+# and run throw-away PostgreSQL clusters that are stopped and removed on exit.
 # Works as root (server runs as the `postgres` system user) and as a normal user.
 set -euo pipefail
 
-# LY_PGBIN may point at another (relocated) PostgreSQL 15 installation.
-LY_PGBIN=${LY_PGBIN:-/usr/lib/postgresql/15/bin}
+# LY_PG_MAJOR picks Debian's PostgreSQL packages (15 by default: Debian 12's;
+# 16 and 17 where the release has them, as Debian 13 has 17).  LY_PGBIN may
+# point at another (relocated) installation of that major version.
+LY_PG_MAJOR=${LY_PG_MAJOR:-15}
+LY_PGBIN=${LY_PGBIN:-/usr/lib/postgresql/$LY_PG_MAJOR/bin}
 LY_PG_CONFIG=$LY_PGBIN/pg_config
 export LY_PGXS_TEST=${LY_PGBIN%/bin}/lib/pgxs/src/test
 LY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LY_PG_PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc)
+LY_PG_PACKAGES=("postgresql-$LY_PG_MAJOR" "postgresql-server-dev-$LY_PG_MAJOR" libipc-run-perl make gcc)
 
 ly_log() { printf '==> %s\n' "$*"; }
 ly_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -49,17 +52,17 @@ _ly_pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
 
-# postgresql-contrib-15 is a real package on some releases; on Debian 12 it is
-# only a name provided by postgresql-15 (no candidate version).
+# postgresql-contrib-N is a real package on some releases; on Debian 12 and 13
+# it is only a name provided by postgresql-N (no candidate version).
 _ly_contrib_is_real() {
     local cand
-    cand=$(apt-cache policy postgresql-contrib-15 2>/dev/null | awk '/Candidate:/ {print $2}')
+    cand=$(apt-cache policy "postgresql-contrib-$LY_PG_MAJOR" 2>/dev/null | awk '/Candidate:/ {print $2}')
     [ -n "$cand" ] && [ "$cand" != "(none)" ]
 }
 
 ly_install_deps() {
     local pkgs=("${LY_PG_PACKAGES[@]}") missing=() p
-    if _ly_contrib_is_real; then pkgs+=(postgresql-contrib-15); fi
+    if _ly_contrib_is_real; then pkgs+=("postgresql-contrib-$LY_PG_MAJOR"); fi
     for p in "${pkgs[@]}"; do _ly_pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! ly_is_root && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
@@ -72,8 +75,8 @@ ly_install_deps() {
     _ly_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$log" 2>&1 \
         || { tail -n 30 "$log" >&2; ly_die "apt-get update failed (log: $log)"; }
     # After the update, the contrib package may turn out to be real.
-    if _ly_contrib_is_real && ! _ly_pkg_installed postgresql-contrib-15; then
-        missing+=(postgresql-contrib-15)
+    if _ly_contrib_is_real && ! _ly_pkg_installed "postgresql-contrib-$LY_PG_MAJOR"; then
+        missing+=("postgresql-contrib-$LY_PG_MAJOR")
     fi
     _ly_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${missing[@]}" >>"$log" 2>&1 \
@@ -153,7 +156,7 @@ ly_cluster_start() {
 
     local owner
     if ly_is_root; then
-        id postgres >/dev/null 2>&1 || ly_die "system user 'postgres' missing (is postgresql-15 installed?)"
+        id postgres >/dev/null 2>&1 || ly_die "system user 'postgres' missing (is postgresql-$LY_PG_MAJOR installed?)"
         chown postgres: "$dir"
         ly_as_owner test -x "$dir" || ly_die "user postgres cannot reach $dir"
         owner=postgres
