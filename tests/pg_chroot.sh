@@ -32,7 +32,14 @@ case "$major" in
     15) ly_die "PostgreSQL 15 is this machine's own: run tests/run_tests.sh" ;;
     *)  ly_die "no Debian release packages PostgreSQL $major (13 has 17, unstable has 18)" ;;
 esac
-ly_is_root || ly_die "tests/pg_chroot.sh needs root (debootstrap, mount and chroot)"
+if ! ly_is_root; then
+    # as README's "a user with passwordless sudo": the rest runs as root
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        exec sudo -n env LY_CHROOT_DIR="${LY_CHROOT_DIR:-}" LY_DEBIAN_MIRROR="${LY_DEBIAN_MIRROR:-}" \
+            bash "$LY_ROOT/tests/pg_chroot.sh" "$major" "${suites[@]}"
+    fi
+    ly_die "tests/pg_chroot.sh needs root or passwordless sudo (debootstrap, mount and chroot)"
+fi
 
 # The Debian mirror of the machine's own apt sources (deb822 or one-line format).
 debian_mirror() {
@@ -42,6 +49,14 @@ debian_mirror() {
     [ -n "$uri" ] || uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\/.*\/debian\/?$/) { print $i; exit } }' \
                                /etc/apt/sources.list 2>/dev/null || true)
     printf '%s\n' "${uri:-}"
+}
+
+# Unmount whatever is mounted below DIR (a run killed before its exit hooks,
+# a failed debootstrap): never remove a tree with /proc mounted in it.
+unmount_under() {   # dir
+    local m
+    findmnt -rn -o TARGET | awk -v d="$1/" 'index($0, d) == 1' | sort -r \
+        | while read -r m; do umount -l "$m"; done
 }
 
 root="${LY_CHROOT_DIR:-/var/cache/loyalty/chroot}/debian-$release"
@@ -60,6 +75,7 @@ if [ ! -x "$root$bindir/pg_ctl" ] || [ ! -x "$root$bindir/pg_config" ]; then
     [ -n "$mirror" ] || ly_die "no Debian mirror in /etc/apt/sources*: set LY_DEBIAN_MIRROR"
     log=$(mktemp /tmp/loyalty-debootstrap-XXXXXX.log)
     ly_log "making a Debian $release chroot with PostgreSQL $major in $root (log: $log)"
+    unmount_under "$root.new"
     rm -rf "$root.new"
     mkdir -p "$root.new"
     debootstrap --variant=minbase \
@@ -67,6 +83,7 @@ if [ ! -x "$root$bindir/pg_ctl" ] || [ ! -x "$root$bindir/pg_config" ]; then
         "$release" "$root.new" "$mirror" >"$log" 2>&1 \
       || { tail -n 30 "$log" >&2; ly_die "debootstrap failed (log: $log)"; }
     chroot "$root.new" apt-get clean
+    unmount_under "$root"
     rm -rf "$root"
     mv "$root.new" "$root"
 fi
