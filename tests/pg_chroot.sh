@@ -94,7 +94,8 @@ rm -rf "$work"
 mkdir -p "$work"
 if git -C "$LY_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git -C "$LY_ROOT" ls-files -z --cached --others --exclude-standard \
-        | (cd "$LY_ROOT" && tar --null -T - -cf -) | tar -xf - -C "$work"
+        | (cd "$LY_ROOT" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) \
+        | tar -xf - -C "$work"      # (a tracked file deleted in the tree is left out)
 else
     (cd "$LY_ROOT" && tar --exclude=./log --exclude=./tmp_check -cf - .) | tar -xf - -C "$work"
     chroot "$root" make -s -C /work/loyalty clean PG_CONFIG="$bindir/pg_config" >/dev/null

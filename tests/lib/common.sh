@@ -5,8 +5,8 @@
 # Works as root (server runs as the `postgres` system user) and as a normal user.
 set -euo pipefail
 
-# LY_PG_MAJOR picks Debian's PostgreSQL packages (15 by default: Debian 12's;
-# 16 and 17 where the release has them, as Debian 13 has 17).  LY_PGBIN may
+# LY_PG_MAJOR picks Debian's PostgreSQL packages: 15 by default (Debian 12's),
+# 17 in a Debian 13 chroot, 18 in unstable (tests/pg_chroot.sh).  LY_PGBIN may
 # point at another (relocated) installation of that major version.
 LY_PG_MAJOR=${LY_PG_MAJOR:-15}
 LY_PGBIN=${LY_PGBIN:-/usr/lib/postgresql/$LY_PG_MAJOR/bin}
