@@ -593,12 +593,7 @@ take_from_lines(Search *s, const Candidate *c, int64 base, int64 d)
 		int			l = c->lines[k];
 		int64		share;
 
-#ifdef PG_INT128_TYPE
-		share = (int64) ((int128) d * s->remaining[l] / base);
-#else
-		share = (int64) ((double) d * s->remaining[l] / base);	/* floor, then corrected below */
-		share = Min(share, s->remaining[l]);
-#endif
+		share = ly_scale_floor(d, s->remaining[l], base);	/* remaining[l] <= base */
 		s->remaining[l] -= share;
 		left -= share;
 	}

@@ -62,15 +62,7 @@ unmount_under() {   # dir
 root="${LY_CHROOT_DIR:-/var/cache/loyalty/chroot}/debian-$release"
 bindir="/usr/lib/postgresql/$major/bin"
 if [ ! -x "$root$bindir/pg_ctl" ] || [ ! -x "$root$bindir/pg_config" ]; then
-    if ! command -v debootstrap >/dev/null 2>&1; then
-        ly_log "installing Debian package: debootstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap \
-            >/dev/null 2>&1 \
-          || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 \
-               && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                  debootstrap >/dev/null 2>&1; } \
-          || ly_die "could not install debootstrap"
-    fi
+    ly_install_packages debootstrap
     mirror=${LY_DEBIAN_MIRROR:-$(debian_mirror)}
     [ -n "$mirror" ] || ly_die "no Debian mirror in /etc/apt/sources*: set LY_DEBIAN_MIRROR"
     log=$(mktemp /tmp/loyalty-debootstrap-XXXXXX.log)

@@ -60,10 +60,11 @@ _ly_contrib_is_real() {
     [ -n "$cand" ] && [ "$cand" != "(none)" ]
 }
 
-ly_install_deps() {
-    local pkgs=("${LY_PG_PACKAGES[@]}") missing=() p
-    if _ly_contrib_is_real; then pkgs+=("postgresql-contrib-$LY_PG_MAJOR"); fi
-    for p in "${pkgs[@]}"; do _ly_pkg_installed "$p" || missing+=("$p"); done
+# Install the Debian packages named that are missing: as root, or through
+# passwordless sudo; else say what to run.
+ly_install_packages() {   # package...
+    local missing=() p
+    for p in "$@"; do _ly_pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! ly_is_root && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
         ly_die "missing Debian packages: ${missing[*]}; install them as root:
@@ -74,8 +75,9 @@ ly_install_deps() {
     ly_log "installing Debian packages: ${missing[*]} (log: $log)"
     _ly_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$log" 2>&1 \
         || { tail -n 30 "$log" >&2; ly_die "apt-get update failed (log: $log)"; }
-    # After the update, the contrib package may turn out to be real.
-    if _ly_contrib_is_real && ! _ly_pkg_installed "postgresql-contrib-$LY_PG_MAJOR"; then
+    # After the update, PostgreSQL's contrib package may turn out to be real.
+    if [[ " $* " == *" postgresql-$LY_PG_MAJOR "* ]] && _ly_contrib_is_real \
+        && ! _ly_pkg_installed "postgresql-contrib-$LY_PG_MAJOR"; then
         missing+=("postgresql-contrib-$LY_PG_MAJOR")
     fi
     _ly_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -84,6 +86,13 @@ ly_install_deps() {
     for p in "${missing[@]}"; do
         _ly_pkg_installed "$p" || ly_die "package $p is still not installed"
     done
+}
+
+# What building and testing the extension needs.
+ly_install_deps() {
+    local pkgs=("${LY_PG_PACKAGES[@]}")
+    if _ly_contrib_is_real; then pkgs+=("postgresql-contrib-$LY_PG_MAJOR"); fi
+    ly_install_packages "${pkgs[@]}"
 }
 
 # Build and install the extension; output goes to log/build.log (gitignored).
